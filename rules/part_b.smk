@@ -1,0 +1,177 @@
+# Part B experiments on the per-epoch checkpoints:
+#   MNIST -> noising_grid
+#   single_step epoch_NNN.pt -> denoise_examples, ood_test, test_metrics -> plot_test_metrics
+#   time_cond / class_cond epoch_NNN.pt -> sample_ddpm (one gamma per job) ; final -> sampling_gif
+#   final checkpoint of every model -> loss_curve
+
+PB = config["part_b"]
+
+
+rule noising_grid:
+    input:
+        mnist=MNIST_READY,
+    output:
+        "results/part_b/single_step/noising_grid.png",
+    params:
+        data_root=config["data"]["root"],
+        sigmas=PB["noise_sigmas"],
+        num_digits=PB["num_test_digits"],
+        seed=config["seed"],
+    log:
+        "logs/part_b/single_step/noising_grid.log",
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/noising_grid.py"
+
+
+rule denoise_examples:
+    input:
+        checkpoint=lambda wc: checkpoint_path("single_step", wc.epoch),
+        mnist=MNIST_READY,
+    output:
+        "results/part_b/single_step/epoch_{epoch}/denoised.png",
+    params:
+        data_root=config["data"]["root"],
+        sigma=PB["single_step"]["sigma"],
+        num_digits=PB["num_test_digits"],
+        seed=config["seed"],
+        **runtime_params(),
+    log:
+        "logs/part_b/single_step/epoch_{epoch}/denoise_examples.log",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/denoise_examples.py"
+
+
+rule ood_test:
+    input:
+        checkpoint=lambda wc: checkpoint_path("single_step", wc.epoch),
+        mnist=MNIST_READY,
+    output:
+        "results/part_b/single_step/epoch_{epoch}/ood.png",
+    params:
+        data_root=config["data"]["root"],
+        sigmas=PB["noise_sigmas"],
+        num_digits=PB["num_test_digits"],
+        seed=config["seed"],
+        **runtime_params(),
+    log:
+        "logs/part_b/single_step/epoch_{epoch}/ood_test.log",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/ood_test.py"
+
+
+rule test_metrics:
+    input:
+        checkpoint=lambda wc: checkpoint_path("single_step", wc.epoch),
+        mnist=MNIST_READY,
+    output:
+        "results/part_b/single_step/epoch_{epoch}/test_metrics.csv",
+    params:
+        data_root=config["data"]["root"],
+        test_limit=config["data"]["test_limit"],
+        sigmas=PB["noise_sigmas"],
+        seed=config["seed"],
+        **runtime_params(),
+    log:
+        "logs/part_b/single_step/epoch_{epoch}/test_metrics.log",
+    benchmark:
+        "benchmarks/part_b/single_step/epoch_{epoch}/test_metrics.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=30,
+    script:
+        "../scripts/test_metrics.py"
+
+
+rule plot_test_metrics:
+    input:
+        expand(
+            "results/part_b/single_step/epoch_{epoch:03d}/test_metrics.csv",
+            epoch=PB["single_step"]["show_epochs"],
+        ),
+    output:
+        "results/part_b/single_step/test_mse.png",
+    log:
+        "logs/part_b/single_step/plot_test_metrics.log",
+    localrule: True
+    script:
+        "../scripts/plot_test_metrics.py"
+
+
+rule sample_ddpm:
+    input:
+        checkpoint=lambda wc: checkpoint_path(wc.ddpm_model, wc.epoch),
+    output:
+        png="results/part_b/{ddpm_model}/epoch_{epoch}/samples{cfg}.png",
+        tensors="results/part_b/{ddpm_model}/epoch_{epoch}/samples{cfg}.pt",
+    wildcard_constraints:
+        cfg=r"(_cfg\d+(\.\d+)?)?",
+    params:
+        num_samples=PB["ddpm"]["num_samples"],
+        guidance=lambda wc: float(wc.cfg[4:]) if wc.cfg else None,
+        seed=config["seed"],
+        **runtime_params(),
+    log:
+        "logs/part_b/{ddpm_model}/epoch_{epoch}/sample{cfg}.log",
+    benchmark:
+        "benchmarks/part_b/{ddpm_model}/epoch_{epoch}/sample{cfg}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/sample_ddpm.py"
+
+
+rule sampling_gif:
+    input:
+        checkpoint=lambda wc: final_checkpoint(wc.ddpm_model),
+    output:
+        "results/part_b/{ddpm_model}/sampling.gif",
+    params:
+        num_samples=PB["ddpm"]["num_samples"],
+        guidance=lambda wc: (
+            PB["class_cond"]["guidance"] if wc.ddpm_model == "class_cond" else None
+        ),
+        frames=PB["ddpm"]["gif_frames"],
+        seed=config["seed"],
+        **runtime_params(),
+    log:
+        "logs/part_b/{ddpm_model}/sampling_gif.log",
+    benchmark:
+        "benchmarks/part_b/{ddpm_model}/sampling_gif.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/sampling_gif.py"
+
+
+rule loss_curve:
+    input:
+        checkpoint=lambda wc: final_checkpoint(wc.model),
+    output:
+        png="results/part_b/{model}/loss_curve.png",
+        csv="results/part_b/{model}/losses.csv",
+    log:
+        "logs/part_b/{model}/loss_curve.log",
+    localrule: True
+    script:
+        "../scripts/loss_curve.py"

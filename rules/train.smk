@@ -1,0 +1,44 @@
+# Part B training, one job per epoch:
+#   init_model -> epoch_000.pt -> train_epoch -> epoch_001.pt -> ... -> epoch_<epochs>.pt
+# A killed run loses at most the epoch in flight; a changed recipe retrains from epoch 1.
+
+
+rule init_model:
+    output:
+        "results/part_b/{model}/checkpoints/epoch_000.pt",
+    params:
+        recipe=lambda wc: recipes.recipe(config, wc.model),
+        seed=config["seed"],
+    log:
+        "logs/part_b/{model}/init_model.log",
+    resources:
+        mem_mb=2000,
+        runtime=5,
+    script:
+        "../scripts/init_model.py"
+
+
+rule train_epoch:
+    input:
+        checkpoint=previous_checkpoint,
+        mnist=MNIST_READY,
+    output:
+        "results/part_b/{model}/checkpoints/epoch_{epoch}.pt",
+    params:
+        recipe=lambda wc: recipes.recipe(config, wc.model),
+        data_root=config["data"]["root"],
+        **runtime_params(),
+    log:
+        "logs/part_b/{model}/train_epoch_{epoch}.log",
+    benchmark:
+        "benchmarks/part_b/{model}/train_epoch_{epoch}.tsv"
+    threads: 8
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    script:
+        "../scripts/train_epoch.py"
+
+
+ruleorder: init_model > train_epoch

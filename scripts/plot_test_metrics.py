@@ -1,0 +1,14 @@
+"""Rule plot_test_metrics: test-set MSE of the denoiser against sigma, one line per epoch."""
+
+import pandas as pd
+
+from fundiff import figures
+from fundiff.scriptutil import setup
+
+setup(snakemake.log[0])
+table = pd.concat([pd.read_csv(f) for f in snakemake.input])
+ys = {"noisy input": table[(table.image == "noisy input") & (table.epoch == table.epoch.min())].mse.tolist()}
+sigmas = sorted(table.sigma.unique())
+for epoch, part in table[table.image == "denoised"].groupby("epoch"):
+    ys[f"denoised, epoch {epoch}"] = part.sort_values("sigma").mse.tolist()
+figures.line_plot(sigmas, ys, snakemake.output[0], "σ of the test noise", "MSE to the clean test image", "single-step denoiser on the MNIST test split", logy=True)

@@ -1,0 +1,17 @@
+"""Rule sample_ddpm: one batched DDPM sampling run from a checkpoint (CFG for class models)."""
+
+import torch
+
+from fundiff import figures, part_b, train
+from fundiff.io import atomic_path
+from fundiff.scriptutil import progress, setup
+
+p = snakemake.params
+runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
+state = train.load_checkpoint(snakemake.input.checkpoint)
+model = snakemake.wildcards.ddpm_model
+seed = train.stream_seed(p.seed, f"part_b/{model}/samples")
+out = part_b.sample_checkpoint(state, runtime, p.num_samples, seed, guidance=p.guidance, progress=progress(f"sampling {model}"))
+with atomic_path(snakemake.output.tensors) as tmp:
+    torch.save({k: v for k, v in out.items() if k != "frames"}, tmp)
+figures.save_png(figures.tile(out["samples"], nrow=10), snakemake.output.png)

@@ -1,0 +1,19 @@
+"""Rule test_metrics: MSE / PSNR / SSIM of the denoiser on the MNIST test split, per sigma."""
+
+import torch
+
+from fundiff import data, part_b, train
+from fundiff.io import atomic_path
+from fundiff.scriptutil import setup
+
+p = snakemake.params
+runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
+state = train.load_checkpoint(snakemake.input.checkpoint)
+model = train.build_model(state, runtime).eval()
+images = data.to_float(data.load_split(p.data_root, "test", limit=p.test_limit)[0])
+generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_b/test_metrics"))
+table = part_b.test_metrics(model, images, p.sigmas, runtime, generator)
+table.insert(0, "epoch", state["epoch"])
+table.insert(1, "num_images", images.shape[0])
+with atomic_path(snakemake.output[0]) as tmp:
+    table.to_csv(tmp, index=False, float_format="%.6g")

@@ -1,0 +1,82 @@
+"""Device and numeric precision: CUDA when present, bf16 autocast where the hardware has it."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+DEVICES = ("auto", "cuda", "cpu")
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+class DeviceError(RuntimeError):
+    pass
+
+
+def cpu_flags() -> set[str]:
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True on CPUs with AMX-bf16 or AVX512-bf16, where bf16 autocast pays off."""
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    bf16: bool  # autocast the model to bfloat16
+    channels_last: bool
+
+    def autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+    def describe(self) -> str:
+        name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else cpu_model()
+        mode = "bf16 autocast" if self.bf16 else "fp32"
+        layout = " + channels_last" if self.channels_last else ""
+        return f"{self.device.type} ({name}), {mode}{layout}"
+
+
+def resolve(device: str = "auto", precision: str = "auto") -> Runtime:
+    """Turn the config's `device` and `precision` into a Runtime, or fail with what to change."""
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    has_cuda = torch.cuda.is_available()
+    if device == "cuda" and not has_cuda:
+        raise DeviceError(
+            "The config asks for `device: cuda`, but PyTorch sees no CUDA GPU on this machine "
+            f"(torch {torch.__version__}, torch.cuda.is_available() is False). Run on a GPU node, "
+            "or set `device: auto` (uses the GPU when there is one) or `device: cpu` in the config "
+            "or on the command line (--config device=cpu)."
+        )
+    dev = torch.device("cuda" if (device == "cuda" or (device == "auto" and has_cuda)) else "cpu")
+    if precision == "auto":
+        bf16 = dev.type == "cuda" or cpu_has_fast_bf16()
+    else:
+        bf16 = precision == "bf16"
+    return Runtime(device=dev, bf16=bf16, channels_last=precision == "auto" or bf16)

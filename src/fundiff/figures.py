@@ -1,0 +1,117 @@
+"""Figures: labelled image grids, loss curves and sampling animations, all written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+from torchvision.utils import make_grid  # noqa: E402
+
+from .io import atomic_path  # noqa: E402
+
+# matplotlib writes its version into PNG metadata but no date; keep it that way for identical reruns
+SAVE_KW = {"dpi": 120, "bbox_inches": "tight", "metadata": {"Software": None}}
+
+
+def _save(fig, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **SAVE_KW)
+    plt.close(fig)
+
+
+def image_table(
+    rows: Sequence[torch.Tensor],
+    path: str | Path,
+    row_labels: Sequence[str] = (),
+    col_labels: Sequence[str] = (),
+    title: str = "",
+    cell: float = 0.9,
+) -> None:
+    """A table of grey images: rows[i] is [K, 1, H, W] in [0, 1] (clipped), one row per entry."""
+    n_rows, n_cols = len(rows), max(r.shape[0] for r in rows)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols + (1.2 if row_labels else 0), cell * n_rows + (0.4 if title else 0)), squeeze=False)
+    for i, row in enumerate(rows):
+        for j in range(n_cols):
+            ax = axes[i][j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            if j < row.shape[0]:
+                ax.imshow(row[j, 0].detach().float().clamp(0, 1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+            if i == 0 and j < len(col_labels):
+                ax.set_title(col_labels[j], fontsize=8)
+            if j == 0 and i < len(row_labels):
+                ax.set_ylabel(row_labels[i], fontsize=8, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    fig.tight_layout(pad=0.2)
+    _save(fig, path)
+
+
+def tile(images: torch.Tensor, nrow: int) -> np.ndarray:
+    """[N, 1, H, W] in [0, 1] -> uint8 HxW mosaic with a 2px border."""
+    grid = make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2, pad_value=1.0)
+    return (grid[0] * 255).round().to(torch.uint8).numpy()
+
+
+def save_png(array: np.ndarray, path: str | Path, scale: int = 2) -> None:
+    img = Image.fromarray(array)
+    if scale != 1:
+        img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
+
+
+def save_gif(frames: Sequence[torch.Tensor], path: str | Path, nrow: int, scale: int = 2, ms_per_frame: int = 80, hold_last: int = 15) -> None:
+    """Animated GIF of a sequence of sample batches ([N, 1, H, W] each), the last frame held."""
+    images = [Image.fromarray(tile(f, nrow)) for f in frames]
+    images = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in images]
+    images += [images[-1]] * hold_last
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+
+
+def loss_curve(series: dict[str, tuple[np.ndarray, Sequence[int]]], path: str | Path, title: str) -> None:
+    """Per-step training loss (log y) for each named run, epoch boundaries marked."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for name, (losses, epoch_ends) in series.items():
+        steps = np.arange(1, len(losses) + 1)
+        ax.plot(steps, losses, lw=0.6, alpha=0.35)
+        window = max(1, len(losses) // 100)
+        if window > 1:
+            smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+            ax.plot(steps[window - 1 :], smooth, lw=1.4, color=ax.lines[-1].get_color(), label=f"{name} (running mean of {window})")
+        else:
+            ax.lines[-1].set_label(name)
+        for end in epoch_ends[:-1]:
+            ax.axvline(end, color="0.85", lw=0.5, zorder=0)
+    ax.set_yscale("log")
+    ax.set_xlabel("training step (grey lines: epoch ends)")
+    ax.set_ylabel("MSE loss")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def line_plot(x, ys: dict[str, Sequence[float]], path: str | Path, xlabel: str, ylabel: str, title: str, logy: bool = False) -> None:
+    fig, ax = plt.subplots(figsize=(5.6, 3.4))
+    for name, y in ys.items():
+        ax.plot(x, y, marker="o", label=name)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    _save(fig, path)

@@ -1,0 +1,53 @@
+"""Set-up shared by the thin scripts under scripts/: logging into the rule's log, threads, runtime."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import torch
+
+from .device import Runtime, resolve
+
+
+def setup(log_path: str | None, threads: int = 1, device: str | None = None, precision: str | None = None) -> Runtime | None:
+    """Send logging, warnings and stderr (tqdm included) to the rule's log file; cap torch threads.
+
+    Returns the resolved Runtime when `device` is given.
+    """
+    if log_path:
+        stream = open(log_path, "a", buffering=1)
+        sys.stderr = stream
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    logging.captureWarnings(True)
+    torch.set_num_threads(max(1, int(threads)))
+    if device is None:
+        return None
+    runtime = resolve(device, precision or "auto")
+    logging.getLogger("fundiff").info("runtime: %s, %d CPU threads, torch %s", runtime.describe(), torch.get_num_threads(), torch.__version__)
+    return runtime
+
+
+def progress(desc: str, every_s: float = 10.0):
+    """A tqdm wrapper that writes to the log at most every `every_s` seconds."""
+    from tqdm import tqdm
+
+    def wrap(iterable):
+        return tqdm(iterable, desc=desc, file=sys.stderr, mininterval=every_s, ascii=True)
+
+    return wrap
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,213 @@
+"""Training of the Part B UNets, one epoch at a time, from checkpoint to checkpoint.
+
+A checkpoint holds everything the next epoch needs: the recipe, the model config and weights,
+the optimizer, the LR scheduler, the data generator's state (shuffling, noise, t, class
+dropout) and torch's global RNG state, plus the loss of every step so far. Epoch e therefore
+depends only on the epoch e-1 checkpoint, and training two epochs in one go or one epoch,
+stopping and resuming give bit-identical results on the CPU.
+
+Objectives (the `objective` key of a recipe):
+
+    denoise   z = x + sigma eps (or z = eps with `pure_noise`), loss ||D(z) - x||^2
+    ddpm      x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps, t ~ U{1..T}, loss ||eps_theta(x_t, t/T, c) - eps||^2
+
+Class-conditioned models get a one-hot c that is zeroed with probability p_uncond per image.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from . import ddpm
+from .device import Runtime
+from .io import atomic_path
+from .unet import UNet, UNetConfig
+
+log = logging.getLogger(__name__)
+
+OBJECTIVES = ("denoise", "ddpm")
+
+
+class CheckpointError(RuntimeError):
+    pass
+
+
+def model_config(recipe: dict) -> UNetConfig:
+    return UNetConfig(
+        hidden=recipe["hidden"],
+        conditioning=recipe.get("conditioning", "none"),
+        time_combine=recipe.get("time_combine", "add"),
+    )
+
+
+def stream_seed(seed: int, name: str) -> int:
+    """A seed for one model's random stream, derived from the global seed and the model's name."""
+    return (seed * 1_000_003 + zlib.crc32(name.encode())) % (2**63)
+
+
+def init_checkpoint(recipe: dict, name: str, seed: int) -> dict:
+    """Epoch 0: freshly initialised weights and seeded generators, no steps taken."""
+    if recipe["objective"] not in OBJECTIVES:
+        raise ValueError(f"objective must be one of {OBJECTIVES}, got {recipe['objective']!r}")
+    base = stream_seed(seed, name)
+    torch.manual_seed(base)
+    model = UNet(model_config(recipe))
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+    scheduler = make_lr_scheduler(optimizer, recipe)
+    generator = torch.Generator().manual_seed(base + 1)
+    return {
+        "name": name,
+        "recipe": dict(recipe),
+        "model_config": model_config(recipe).to_dict(),
+        "epoch": 0,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "lr_scheduler": scheduler.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "losses": torch.zeros(0),
+        "epoch_ends": [],  # number of steps done at the end of each epoch
+    }
+
+
+def make_lr_scheduler(optimizer, recipe: dict):
+    """ExponentialLR with gamma = lr_decay^(1/epochs) per epoch (the course: 0.1^(1/epochs)); none if lr_decay is null."""
+    decay = recipe.get("lr_decay")
+    gamma = 1.0 if decay is None else decay ** (1.0 / recipe["epochs"])
+    return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
+
+
+def save_checkpoint(state: dict, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, expect_recipe: dict | None = None) -> dict:
+    """Load a checkpoint safely (weights_only) and check it was made with `expect_recipe`."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"Checkpoint {path} does not exist. Rerun the workflow; it rebuilds the missing epochs from the last one it has.")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise CheckpointError(
+            f"Checkpoint {path} cannot be read ({type(err).__name__}: {str(err)[:200]}). It is "
+            "corrupt or truncated: delete it and rerun, and the workflow retrains that epoch."
+        ) from err
+    if not isinstance(state, dict) or "model" not in state or "recipe" not in state:
+        raise CheckpointError(f"{path} is not a fun-with-diffusion checkpoint (no model/recipe entries). Delete it and rerun.")
+    if expect_recipe is not None:
+        diffs = {k: (state["recipe"].get(k), v) for k, v in expect_recipe.items() if state["recipe"].get(k) != v}
+        if diffs:
+            described = ", ".join(f"{k}: checkpoint {a!r} vs config {b!r}" for k, (a, b) in diffs.items())
+            raise CheckpointError(
+                f"Checkpoint {path} was trained with different settings ({described}). Delete the "
+                "model's checkpoint folder (or use a different results folder) and rerun to train it "
+                "with the current config."
+            )
+    return state
+
+
+def build_model(state: dict, runtime: Runtime | None = None) -> UNet:
+    model = UNet(UNetConfig(**state["model_config"]))
+    model.load_state_dict(state["model"])
+    if runtime is not None:
+        model = model.to(runtime.device)
+        if runtime.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def one_hot_with_dropout(labels: torch.Tensor, p_uncond: float, generator: torch.Generator, num_classes: int = 10) -> torch.Tensor:
+    """One-hot [N, K] of `labels`, each row zeroed with probability p_uncond."""
+    c = F.one_hot(labels, num_classes).float()
+    keep = torch.rand(labels.shape[0], generator=generator, device=generator.device) >= p_uncond
+    return c * keep.to(c.device, c.dtype)[:, None]
+
+
+def training_loss(model, x: torch.Tensor, labels: torch.Tensor, recipe: dict, schedule, generator: torch.Generator) -> torch.Tensor:
+    """The per-batch loss of the recipe's objective; every random draw comes from `generator`."""
+    noise = torch.randn(x.shape, generator=generator, device=generator.device).to(x.device)
+    if recipe["objective"] == "denoise":
+        z = noise if recipe.get("pure_noise") else x + recipe["sigma"] * noise
+        return F.mse_loss(model(z).float(), x)
+    # ddpm
+    t = torch.randint(1, schedule.num_steps + 1, (x.shape[0],), generator=generator, device=generator.device).to(x.device)
+    x_t = ddpm.forward_noise(x, t, schedule, noise)
+    c = None
+    if recipe.get("conditioning") == "class":
+        c = one_hot_with_dropout(labels, recipe["p_uncond"], generator).to(x.device)
+    eps = model(x_t, t.float() / schedule.num_steps, c)
+    return F.mse_loss(eps.float(), noise)
+
+
+def schedule_for(recipe: dict):
+    if recipe["objective"] == "ddpm":
+        return ddpm.make_schedule(recipe["num_steps"], recipe["beta_start"], recipe["beta_end"])
+    return None
+
+
+def train_epoch(
+    state: dict,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    runtime: Runtime,
+    progress: Callable | None = None,
+) -> dict:
+    """Run one epoch from `state` (a loaded checkpoint) and return the next checkpoint.
+
+    Args:
+        images: float [N, 1, 28, 28] in [0, 1], already on the runtime's device.
+        labels: int64 [N] on the same device.
+        progress: optional wrapper around the batch iterator (e.g. tqdm).
+    """
+    recipe = state["recipe"]
+    if state["epoch"] >= recipe["epochs"]:
+        raise ValueError(f"{state['name']} already has {state['epoch']} of {recipe['epochs']} epochs")
+    torch.set_rng_state(state["torch_rng"])
+    generator = torch.Generator().manual_seed(0)
+    generator.set_state(state["generator"])
+    model = build_model(state, runtime)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler = make_lr_scheduler(optimizer, recipe)
+    scheduler.load_state_dict(state["lr_scheduler"])
+    schedule = schedule_for(recipe)
+
+    model.train()
+    n, batch = images.shape[0], recipe["batch_size"]
+    order = torch.randperm(n, generator=generator).to(images.device)
+    batches = range(0, n, batch)
+    losses = []
+    for start in progress(batches) if progress else batches:
+        idx = order[start : start + batch]
+        x = images[idx]
+        if runtime.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with runtime.autocast():
+            loss = training_loss(model, x, labels[idx], recipe, schedule, generator)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach())
+    scheduler.step()
+    losses = torch.stack(losses).float().cpu()
+    log.info("%s epoch %d: mean loss %.5f, lr now %.3g", state["name"], state["epoch"] + 1, losses.mean().item(), scheduler.get_last_lr()[0])
+    all_losses = torch.cat([state["losses"], losses])
+    return {
+        **state,
+        "epoch": state["epoch"] + 1,
+        "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "optimizer": optimizer.state_dict(),
+        "lr_scheduler": scheduler.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+        "losses": all_losses,
+        "epoch_ends": [*state["epoch_ends"], int(all_losses.shape[0])],
+    }
