@@ -19,9 +19,9 @@ except recipes.ConfigError as err:
 
 wildcard_constraints:
     epoch=r"\d{3}",
-    model="|".join(recipes.PART_B_MODELS),
-    ddpm_model="|".join(recipes.DDPM_MODELS),
-    gamma=r"\d+(\.\d+)?",
+    model="|".join(recipes.ALL_MODELS),
+    gen_model="|".join(m for m in recipes.ALL_MODELS if "/" in m),
+    denoiser="single_step|pure_noise",
 
 
 MNIST_READY = f"{config['data']['root']}/mnist_manifest.json"
@@ -36,14 +36,11 @@ def checkpoint_path(model, epoch):
 
 
 def previous_checkpoint(wildcards):
-    epoch = int(wildcards.epoch)
-    if epoch < 1:
-        raise ValueError(f"epoch must be >= 1, got {wildcards.epoch}")
-    return checkpoint_path(wildcards.model, epoch - 1)
+    return checkpoint_path(wildcards.model, int(wildcards.epoch) - 1)
 
 
 def final_checkpoint(model):
-    return checkpoint_path(model, config["part_b"][model]["epochs"])
+    return checkpoint_path(model, recipes.model_settings(config, model)["epochs"])
 
 
 def runtime_params():

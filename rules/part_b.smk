@@ -1,8 +1,9 @@
 # Part B experiments on the per-epoch checkpoints:
 #   MNIST -> noising_grid
 #   single_step epoch_NNN.pt -> denoise_examples, ood_test, test_metrics -> plot_test_metrics
-#   time_cond / class_cond epoch_NNN.pt -> sample_ddpm (one gamma per job) ; final -> sampling_gif
-#   final checkpoint of every model -> loss_curve
+#   pure_noise epoch_NNN.pt -> pure_noise_examples (beside the mean training image)
+#   {ddpm,flow}/{time_cond,class_cond,...} epoch_NNN.pt -> sample_model (one gamma per job)
+#   final checkpoints -> sampling_gif, step_comparison (class-conditioned, both editions), loss_curve
 
 PB = config["part_b"]
 
@@ -112,49 +113,81 @@ rule plot_test_metrics:
         "../scripts/plot_test_metrics.py"
 
 
-rule sample_ddpm:
+def sampling_steps(model):
+    return PB[model.split("/")[0]]["num_steps"] if model.startswith("flow/") else None
+
+
+def model_guidance(model):
+    return recipes.model_settings(config, model).get("guidance")
+
+
+rule pure_noise_examples:
     input:
-        checkpoint=lambda wc: checkpoint_path(wc.ddpm_model, wc.epoch),
+        checkpoint=lambda wc: checkpoint_path("pure_noise", wc.epoch),
+        mnist=MNIST_READY,
     output:
-        png="results/part_b/{ddpm_model}/epoch_{epoch}/samples{cfg}.png",
-        tensors="results/part_b/{ddpm_model}/epoch_{epoch}/samples{cfg}.pt",
-    wildcard_constraints:
-        cfg=r"(_cfg\d+(\.\d+)?)?",
+        png="results/part_b/pure_noise/epoch_{epoch}/denoised.png",
+        csv="results/part_b/pure_noise/epoch_{epoch}/mse_to_mean.csv",
     params:
-        num_samples=PB["ddpm"]["num_samples"],
-        guidance=lambda wc: float(wc.cfg[4:]) if wc.cfg else None,
+        data_root=config["data"]["root"],
+        train_limit=config["data"]["train_limit"],
+        num_digits=PB["num_test_digits"],
         seed=config["seed"],
         **runtime_params(),
     log:
-        "logs/part_b/{ddpm_model}/epoch_{epoch}/sample{cfg}.log",
+        "logs/part_b/pure_noise/epoch_{epoch}/pure_noise_examples.log",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/pure_noise_examples.py"
+
+
+rule sample_model:
+    input:
+        checkpoint=lambda wc: checkpoint_path(wc.gen_model, wc.epoch),
+    output:
+        png="results/part_b/{gen_model}/epoch_{epoch}/samples{cfg}.png",
+        tensors="results/part_b/{gen_model}/epoch_{epoch}/samples{cfg}.pt",
+    wildcard_constraints:
+        cfg=r"(_cfg\d+(\.\d+)?)?",
+    params:
+        num_samples=PB["num_samples"],
+        guidance=lambda wc: float(wc.cfg[4:]) if wc.cfg else None,
+        num_steps=lambda wc: sampling_steps(wc.gen_model),
+        seed=config["seed"],
+        **runtime_params(),
+    log:
+        "logs/part_b/{gen_model}/epoch_{epoch}/sample{cfg}.log",
     benchmark:
-        "benchmarks/part_b/{ddpm_model}/epoch_{epoch}/sample{cfg}.tsv"
+        "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample{cfg}.tsv"
     threads: 4
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=30,
     script:
-        "../scripts/sample_ddpm.py"
+        "../scripts/sample_model.py"
 
 
 rule sampling_gif:
     input:
-        checkpoint=lambda wc: final_checkpoint(wc.ddpm_model),
+        checkpoint=lambda wc: final_checkpoint(wc.gen_model),
     output:
-        "results/part_b/{ddpm_model}/sampling.gif",
+        "results/part_b/{gen_model}/sampling.gif",
     params:
-        num_samples=PB["ddpm"]["num_samples"],
-        guidance=lambda wc: (
-            PB["class_cond"]["guidance"] if wc.ddpm_model == "class_cond" else None
-        ),
-        frames=PB["ddpm"]["gif_frames"],
+        num_samples=PB["num_samples"],
+        guidance=lambda wc: model_guidance(wc.gen_model),
+        num_steps=lambda wc: sampling_steps(wc.gen_model),
+        frames=PB["gif_frames"],
         seed=config["seed"],
         **runtime_params(),
     log:
-        "logs/part_b/{ddpm_model}/sampling_gif.log",
+        "logs/part_b/{gen_model}/sampling_gif.log",
     benchmark:
-        "benchmarks/part_b/{ddpm_model}/sampling_gif.tsv"
+        "benchmarks/part_b/{gen_model}/sampling_gif.tsv"
     threads: 4
     resources:
         gpu=1,
@@ -162,6 +195,32 @@ rule sampling_gif:
         runtime=30,
     script:
         "../scripts/sampling_gif.py"
+
+
+rule step_comparison:
+    input:
+        checkpoints=[final_checkpoint(f"{e}/class_cond") for e in PB["editions"]],
+    output:
+        png="results/part_b/step_comparison.png",
+        csv="results/part_b/step_comparison.csv",
+    params:
+        models=[f"{e}/class_cond" for e in PB["editions"]],
+        steps=PB["step_comparison"],
+        num_samples=PB["num_samples"],
+        guidance={e: PB[e]["class_cond"]["guidance"] for e in PB["editions"]},
+        seed=config["seed"],
+        **runtime_params(),
+    log:
+        "logs/part_b/step_comparison.log",
+    benchmark:
+        "benchmarks/part_b/step_comparison.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=60,
+    script:
+        "../scripts/step_comparison.py"
 
 
 rule loss_curve:

@@ -24,6 +24,8 @@ rule train_epoch:
         mnist=MNIST_READY,
     output:
         "results/part_b/{model}/checkpoints/epoch_{epoch}.pt",
+    wildcard_constraints:
+        epoch=r"(?!000)\d{3}",
     params:
         recipe=lambda wc: recipes.recipe(config, wc.model),
         data_root=config["data"]["root"],
@@ -40,5 +42,3 @@ rule train_epoch:
     script:
         "../scripts/train_epoch.py"
 
-
-ruleorder: init_model > train_epoch

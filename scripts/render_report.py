@@ -1,5 +1,6 @@
 """Rule render_report: the static HTML writeup of the run under results/report/."""
 
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,26 +13,42 @@ setup(snakemake.log[0])
 config = snakemake.params.config
 out = Path(snakemake.output[0])
 report_dir = out.parent
-if (report_dir / "assets").exists():
-    import shutil
-
-    shutil.rmtree(report_dir / "assets")
+shutil.rmtree(report_dir / "assets", ignore_errors=True)
 asset = Assets(report_dir, Path("results"))
 pb = config["part_b"]
 root = Path("results/part_b")
 
 
-def epoch_dir(model, e):
-    return root / model / f"epoch_{e:03d}"
+def epoch_file(model, e, name):
+    return root / model / f"epoch_{e:03d}" / name
 
 
-def csv_table(path):
-    return html_table(pd.read_csv(path))
+def csv_table(path, **kw):
+    return html_table(pd.read_csv(path), **kw)
 
 
-ss, tc, cc, dd = pb["single_step"], pb["time_cond"], pb["class_cond"], pb["ddpm"]
-final_ss = ss["show_epochs"][-1]
-metrics = pd.concat([pd.read_csv(epoch_dir("single_step", e) / "test_metrics.csv") for e in ss["show_epochs"]])
+def generative(model):
+    """Figures of one DDPM or flow model: loss, per-epoch samples, guidance sweep, animation."""
+    m = recipes.model_settings(config, model)
+    guided = "guidance" in m
+    name = lambda g: f"samples_cfg{recipes.fmt_gamma(g)}.png" if guided else "samples.png"  # noqa: E731
+    return {
+        "id": model,
+        "settings": m,
+        "recipe": recipes.recipe(config, model),
+        "loss": asset(root / model / "loss_curve.png"),
+        "losses": csv_table(root / model / "losses.csv"),
+        "samples": [(e, asset(epoch_file(model, e, name(m.get("guidance"))))) for e in m["show_epochs"]],
+        "sweep": [(g, asset(epoch_file(model, m["epochs"], name(g)))) for g in m.get("guidance_sweep", [])],
+        "gif": asset(root / model / "sampling.gif"),
+    }
+
+
+ss = pb["single_step"]
+metrics = pd.concat([pd.read_csv(epoch_file("single_step", e, "test_metrics.csv")) for e in ss["show_epochs"]])
+wide = metrics.pivot_table(index=["epoch", "sigma"], columns="image", values=["mse", "psnr_db", "ssim"]).reset_index()
+wide.columns = ["epoch", "σ", "MSE denoised", "MSE noisy", "PSNR denoised (dB)", "PSNR noisy (dB)", "SSIM denoised", "SSIM noisy"]
+models = recipes.models(config)
 context = {
     "cfg": config,
     "fmt_gamma": recipes.fmt_gamma,
@@ -39,28 +56,26 @@ context = {
         "noising": asset(root / "single_step/noising_grid.png"),
         "loss": asset(root / "single_step/loss_curve.png"),
         "losses": csv_table(root / "single_step/losses.csv"),
-        "denoised": [(e, asset(epoch_dir("single_step", e) / "denoised.png")) for e in ss["show_epochs"]],
-        "ood": [(e, asset(epoch_dir("single_step", e) / "ood.png")) for e in ss["show_epochs"]],
+        "denoised": [(e, asset(epoch_file("single_step", e, "denoised.png"))) for e in ss["show_epochs"]],
+        "ood": [(e, asset(epoch_file("single_step", e, "ood.png"))) for e in ss["show_epochs"]],
         "mse_plot": asset(root / "single_step/test_mse.png"),
-        "metrics": html_table(metrics.pivot_table(index=["epoch", "sigma"], columns="image", values=["mse", "psnr_db", "ssim"]).round(4).reset_index().set_axis(
-            ["epoch", "σ", "MSE denoised", "MSE noisy", "PSNR denoised (dB)", "PSNR noisy (dB)", "SSIM denoised", "SSIM noisy"], axis=1)),
+        "metrics": html_table(wide),
         "num_test": int(metrics.num_images.iloc[0]),
     },
-    "time_cond": {
-        "loss": asset(root / "time_cond/loss_curve.png"),
-        "losses": csv_table(root / "time_cond/losses.csv"),
-        "samples": [(e, asset(epoch_dir("time_cond", e) / "samples.png")) for e in tc["show_epochs"]],
-        "gif": asset(root / "time_cond/sampling.gif"),
-    },
-    "class_cond": {
-        "loss": asset(root / "class_cond/loss_curve.png"),
-        "losses": csv_table(root / "class_cond/losses.csv"),
-        "samples": [(e, asset(epoch_dir("class_cond", e) / f"samples_cfg{recipes.fmt_gamma(cc['guidance'])}.png")) for e in cc["show_epochs"]],
-        "sweep": [(g, asset(epoch_dir("class_cond", cc["epochs"]) / f"samples_cfg{recipes.fmt_gamma(g)}.png")) for g in cc["guidance_sweep"]],
-        "gif": asset(root / "class_cond/sampling.gif"),
-    },
-    "timings": html_table(benchmark_table(Path("benchmarks")), "{:.1f}"),
-    "prov": provenance(config, Path.cwd(), Path(snakemake.scriptdir).parent),
+    "pure_noise": None,
+    "ddpm": [generative(m) for m in models if m.startswith("ddpm/")],
+    "flow": [generative(m) for m in models if m.startswith("flow/")],
+    "steps": {"png": asset(root / "step_comparison.png"), "table": csv_table(root / "step_comparison.csv")},
+    "timings": html_table(benchmark_table(Path("benchmarks")), float_format="{:.1f}"),
+    "prov": provenance(config, Path(snakemake.scriptdir).parent),
 }
-(report_dir / "style.css").write_text((Path(snakemake.params.template_dir) / "style.css").read_text())
+if "pure_noise" in models:
+    pn = pb["pure_noise"]
+    context["pure_noise"] = {
+        "settings": pn,
+        "loss": asset(root / "pure_noise/loss_curve.png"),
+        "examples": [(e, asset(epoch_file("pure_noise", e, "denoised.png"))) for e in pn["show_epochs"]],
+        "table": html_table(pd.concat([pd.read_csv(epoch_file("pure_noise", e, "mse_to_mean.csv")) for e in pn["show_epochs"]])),
+    }
+shutil.copyfile(Path(snakemake.params.template_dir) / "style.css", report_dir / "style.css")
 render(snakemake.params.template_dir, "index.html.j2", context, out)

@@ -1,4 +1,4 @@
-"""Rule sampling_gif: animation of the final model's sampling run, x_T to x_0."""
+"""Rule sampling_gif: animation of the final model's sampling run, from noise to digits."""
 
 from fundiff import figures, part_b, train
 from fundiff.scriptutil import progress, setup
@@ -6,7 +6,7 @@ from fundiff.scriptutil import progress, setup
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 state = train.load_checkpoint(snakemake.input.checkpoint)
-model = snakemake.wildcards.ddpm_model
+model = snakemake.wildcards.gen_model
 seed = train.stream_seed(p.seed, f"part_b/{model}/samples")
-out = part_b.sample_checkpoint(state, runtime, p.num_samples, seed, guidance=p.guidance, record=p.frames, progress=progress(f"sampling {model}"))
+out = part_b.sample_checkpoint(state, runtime, p.num_samples, seed, guidance=p.guidance, num_steps=p.num_steps, record=p.frames, progress=progress(f"sampling {model}"))
 figures.save_gif(out["frames"], snakemake.output[0], nrow=10)

@@ -76,8 +76,12 @@ def ddpm_step(
     schedule: Schedule,
     generator: torch.Generator | None = None,
     noise: torch.Tensor | None = None,
+    t_prev: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """x_{t-1} = sqrt(abar_{t-1}) beta_t/(1-abar_t) x0_hat + sqrt(alpha_t)(1-abar_{t-1})/(1-abar_t) x_t + sqrt(beta_t) z.
+    """x_t' = sqrt(abar_t') beta_t/(1-abar_t) x0_hat + sqrt(alpha_t)(1-abar_t')/(1-abar_t) x_t + sqrt(beta_t) z, t' = t_prev.
+
+    With t' = t - 1 (the default) this is DDPM's Algorithm 2; with a stride, alpha_t is
+    abar_t / abar_t' and beta_t = 1 - alpha_t (the course's strided step, Part A 1.4).
 
     Args:
         x_t: [N, C, H, W] current sample.
@@ -85,25 +89,32 @@ def ddpm_step(
         eps: [N, C, H, W] the model's noise estimate at (x_t, t).
         schedule: from `make_schedule`.
         generator: draws z when `noise` is not given.
-        noise: optional z, injected for tests; ignored at t = 1, where z = 0.
+        noise: optional z, injected for tests; ignored when t' = 0, where z = 0.
+        t_prev: the step to land on, 0 <= t_prev < t; default t - 1.
 
     Returns:
-        (x_{t-1}, x0_hat)
+        (x_t', x0_hat)
     """
     T = schedule.num_steps
     if not 1 <= t <= T:
         raise ValueError(f"t must be in 1..{T}, got {t}")
-    # 1. schedule values at t and t - 1
+    t_prev = t - 1 if t_prev is None else t_prev
+    if not 0 <= t_prev < t:
+        raise ValueError(f"t_prev must be in 0..{t - 1}, got {t_prev}")
+    # 1. schedule values at t and t'
     abar_t = schedule.alphas_cumprod[t].item()
-    abar_prev = schedule.alphas_cumprod[t - 1].item()
-    alpha_t = schedule.alphas[t].item()
-    beta_t = schedule.betas[t].item()
+    abar_prev = schedule.alphas_cumprod[t_prev].item()
+    if t_prev == t - 1:
+        alpha_t, beta_t = schedule.alphas[t].item(), schedule.betas[t].item()
+    else:
+        alpha_t = abar_t / abar_prev
+        beta_t = 1.0 - alpha_t
     # 2. clean-image estimate from the noise estimate
     x0_hat = (x_t - (1.0 - abar_t) ** 0.5 * eps) / abar_t**0.5
     # 3. posterior mean (DDPM eq. 7)
     mean = (abar_prev**0.5 * beta_t / (1.0 - abar_t)) * x0_hat + (alpha_t**0.5 * (1.0 - abar_prev) / (1.0 - abar_t)) * x_t
     # 4. fixed variance sigma_t^2 = beta_t, no noise on the last step
-    if t == 1:
+    if t_prev == 0:
         return mean, x0_hat
     if noise is None:
         noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
@@ -130,8 +141,12 @@ def sample(
     guidance: float | None = None,
     record: int = 0,
     progress: Callable | None = None,
+    num_inference_steps: int | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Algorithm B.2: x_T ~ N(0, I), then ddpm_step for t = T..1; returns (x_0, frames).
+
+    With `num_inference_steps` = k < T the walk visits k evenly strided steps from T down to 1
+    (see `strided_timesteps`) and each step jumps to the next one.
 
     Args:
         model: eps = model(x_t, t / T, c).
@@ -142,14 +157,25 @@ def sample(
         progress: optional wrapper around the step iterator (e.g. tqdm).
     """
     T = schedule.num_steps
+    timesteps = strided_timesteps(T, num_inference_steps or T)
     x = torch.randn(shape, generator=generator, device=device)
-    keep = set(torch.linspace(T, 1, record).round().long().tolist()) if record else set()
+    keep = set(torch.linspace(0, len(timesteps) - 1, record).round().long().tolist()) if record else set()
     frames = []
-    steps = range(T, 0, -1)
-    for t in progress(steps) if progress else steps:
+    steps = range(len(timesteps))
+    for i in progress(steps) if progress else steps:
+        t, t_prev = timesteps[i], (timesteps[i + 1] if i + 1 < len(timesteps) else 0)
         t_in = torch.full((shape[0],), t / T, device=device)
         eps = guided_eps(model, x, t_in, cond, guidance).float()
-        x, _ = ddpm_step(x, t, eps, schedule, generator=generator)
-        if t in keep:
+        x, _ = ddpm_step(x, t, eps, schedule, generator=generator, t_prev=t_prev)
+        if i in keep:
             frames.append(x.detach().cpu().clone())
     return x, frames
+
+
+def strided_timesteps(num_steps: int, num_inference_steps: int) -> list[int]:
+    """k distinct steps from T down to 1, evenly spaced: [T, ..., 1] (all of them when k = T)."""
+    if not 1 <= num_inference_steps <= num_steps:
+        raise ValueError(f"num_inference_steps must be in 1..{num_steps}, got {num_inference_steps}")
+    if num_inference_steps == 1:
+        return [num_steps]
+    return torch.linspace(num_steps, 1, num_inference_steps).round().long().tolist()

@@ -12,7 +12,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
-from torchvision.utils import make_grid  # noqa: E402
 
 from .io import atomic_path  # noqa: E402
 
@@ -50,14 +49,18 @@ def image_table(
                 ax.set_title(col_labels[j], fontsize=8)
             if j == 0 and i < len(row_labels):
                 ax.set_ylabel(row_labels[i], fontsize=8, rotation=0, ha="right", va="center")
-    if title:
-        fig.suptitle(title, fontsize=9)
     fig.tight_layout(pad=0.2)
+    if title:
+        top = 1.0 - 0.35 / fig.get_figheight()
+        fig.subplots_adjust(top=top - (0.25 / fig.get_figheight() if col_labels else 0))
+        fig.suptitle(title, fontsize=9, y=0.995)
     _save(fig, path)
 
 
 def tile(images: torch.Tensor, nrow: int) -> np.ndarray:
     """[N, 1, H, W] in [0, 1] -> uint8 HxW mosaic with a 2px border."""
+    from torchvision.utils import make_grid  # torchvision's import is slow; only sample jobs need it
+
     grid = make_grid(images.detach().float().clamp(0, 1).cpu(), nrow=nrow, padding=2, pad_value=1.0)
     return (grid[0] * 255).round().to(torch.uint8).numpy()
 
@@ -70,13 +73,13 @@ def save_png(array: np.ndarray, path: str | Path, scale: int = 2) -> None:
         img.save(tmp, format="PNG")
 
 
-def save_gif(frames: Sequence[torch.Tensor], path: str | Path, nrow: int, scale: int = 2, ms_per_frame: int = 80, hold_last: int = 15) -> None:
-    """Animated GIF of a sequence of sample batches ([N, 1, H, W] each), the last frame held."""
+def save_gif(frames: Sequence[torch.Tensor], path: str | Path, nrow: int, scale: int = 2, ms_per_frame: int = 80, hold_last_ms: int = 1500) -> None:
+    """Animated GIF of a sequence of sample batches ([N, 1, H, W] each), one frame each, the last held."""
     images = [Image.fromarray(tile(f, nrow)) for f in frames]
     images = [im.resize((im.width * scale, im.height * scale), Image.NEAREST) for im in images]
-    images += [images[-1]] * hold_last
+    durations = [ms_per_frame] * (len(images) - 1) + [hold_last_ms]
     with atomic_path(path) as tmp:
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=ms_per_frame, loop=0)
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
 
 
 def loss_curve(series: dict[str, tuple[np.ndarray, Sequence[int]]], path: str | Path, title: str) -> None:

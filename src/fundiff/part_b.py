@@ -7,9 +7,8 @@ from typing import Callable
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
 
-from . import ddpm
+from . import ddpm, flow
 from .device import Runtime
 from .train import build_model, schedule_for
 
@@ -49,6 +48,8 @@ def ood_rows(model, digits: torch.Tensor, sigmas: list[float], runtime: Runtime,
 def test_metrics(model, images: torch.Tensor, sigmas: list[float], runtime: Runtime, generator: torch.Generator) -> pd.DataFrame:
     """MSE, PSNR and SSIM of the denoiser's output against the clean test images, per sigma,
     beside the same numbers for the noisy input (what doing nothing scores)."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure  # slow import
+
     rows = []
     for sigma in sigmas:
         z = add_noise(images, sigma, generator)
@@ -81,17 +82,19 @@ def sample_checkpoint(
     guidance: float | None = None,
     record: int = 0,
     progress: Callable | None = None,
+    num_steps: int | None = None,
 ) -> dict:
-    """Draw `num_samples` images from a DDPM checkpoint in one batched run.
+    """Draw `num_samples` images from a DDPM or flow-matching checkpoint in one batched run.
 
-    Class-conditioned models get labels 0..9 repeated, with CFG at scale `guidance`.
+    Class-conditioned models get labels 0..9 repeated, with CFG at scale `guidance`; models
+    trained with an EMA sample from the averaged weights. `num_steps` overrides the number of
+    sampling steps (DDPM: strided timesteps, None = all T; flow: Euler steps, required).
     Returns {"samples": [N,1,28,28] float in the model's range, "labels": [N] or None, "frames": [...]}.
     """
     recipe = state["recipe"]
-    if recipe["objective"] != "ddpm":
-        raise ValueError(f"{state['name']} is a {recipe['objective']} model, not a sampler")
-    model = build_model(state, runtime).eval()
-    schedule = schedule_for(recipe)
+    if recipe["objective"] not in ("ddpm", "flow"):
+        raise ValueError(f"{state['name']} is a {recipe['objective']} model, not a generative one")
+    model = build_model(state, runtime, use_ema=True).eval()
     labels = cond = None
     if recipe["conditioning"] == "class":
         labels = sample_labels(num_samples)
@@ -99,13 +102,22 @@ def sample_checkpoint(
     elif guidance is not None:
         raise ValueError("classifier-free guidance needs a class-conditioned model")
 
-    def eps_model(x, t, c):
+    def net(x, t, c):
         with runtime.autocast():
             return model(x.contiguous(memory_format=torch.channels_last) if runtime.channels_last else x, t, c).float()
 
     generator = torch.Generator(device=runtime.device).manual_seed(seed)
-    x, frames = ddpm.sample(
-        eps_model, (num_samples, 1, 28, 28), schedule, generator, device=runtime.device,
-        cond=cond, guidance=guidance, record=record, progress=progress,
-    )
+    shape = (num_samples, 1, 28, 28)
+    common = dict(device=runtime.device, cond=cond, guidance=guidance, record=record, progress=progress)
+    if recipe["objective"] == "ddpm":
+        x, frames = ddpm.sample(net, shape, schedule_for(recipe), generator, num_inference_steps=num_steps, **common)
+    else:
+        if num_steps is None:
+            raise ValueError("flow-matching sampling needs num_steps (the config's part_b.flow.num_steps)")
+        x, frames = flow.sample(net, shape, num_steps, generator, **common)
     return {"samples": x.cpu(), "labels": labels, "guidance": guidance, "epoch": state["epoch"], "frames": frames}
+
+
+def mean_image(images: torch.Tensor) -> torch.Tensor:
+    """The average training image [1, 1, 28, 28]: the L2-optimal output for a pure-noise input."""
+    return images.mean(dim=0, keepdim=True)

@@ -23,7 +23,7 @@ from .io import atomic_path
 PACKAGES = ("torch", "torchvision", "snakemake", "diffusers", "transformers", "numpy", "pandas", "matplotlib", "scikit-image", "torchmetrics")
 
 
-def provenance(config: dict, workdir: Path, repo: Path) -> dict:
+def provenance(config: dict, repo: Path) -> dict:
     text = yaml.safe_dump(config, sort_keys=False)
     try:
         commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 
 import torch
 
@@ -42,12 +41,3 @@ def progress(desc: str, every_s: float = 10.0):
         return tqdm(iterable, desc=desc, file=sys.stderr, mininterval=every_s, ascii=True)
 
     return wrap
-
-
-class Timer:
-    def __enter__(self):
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start

@@ -10,6 +10,10 @@ Objectives (the `objective` key of a recipe):
 
     denoise   z = x + sigma eps (or z = eps with `pure_noise`), loss ||D(z) - x||^2
     ddpm      x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps, t ~ U{1..T}, loss ||eps_theta(x_t, t/T, c) - eps||^2
+    flow      x_t = (1 - t) eps + t x, t ~ U[0, 1], loss ||u_theta(x_t, t, c) - (x - eps)||^2
+
+With `ema_decay` set, an exponential moving average of the weights (and BatchNorm buffers) is
+kept beside them and is what sampling uses.
 
 Class-conditioned models get a one-hot c that is zeroed with probability p_uncond per image.
 """
@@ -24,14 +28,14 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from . import ddpm
+from . import ddpm, flow
 from .device import Runtime
 from .io import atomic_path
 from .unet import UNet, UNetConfig
 
 log = logging.getLogger(__name__)
 
-OBJECTIVES = ("denoise", "ddpm")
+OBJECTIVES = ("denoise", "ddpm", "flow")
 
 
 class CheckpointError(RuntimeError):
@@ -61,7 +65,9 @@ def init_checkpoint(recipe: dict, name: str, seed: int) -> dict:
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
     scheduler = make_lr_scheduler(optimizer, recipe)
     generator = torch.Generator().manual_seed(base + 1)
+    ema = make_ema(model, recipe)
     return {
+        "ema": None if ema is None else ema.state_dict(),
         "name": name,
         "recipe": dict(recipe),
         "model_config": model_config(recipe).to_dict(),
@@ -81,6 +87,16 @@ def make_lr_scheduler(optimizer, recipe: dict):
     decay = recipe.get("lr_decay")
     gamma = 1.0 if decay is None else decay ** (1.0 / recipe["epochs"])
     return torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=gamma)
+
+
+def make_ema(model, recipe: dict):
+    """AveragedModel with w_ema <- decay w_ema + (1 - decay) w after every step, or None."""
+    decay = recipe.get("ema_decay")
+    if decay is None:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:
@@ -114,9 +130,14 @@ def load_checkpoint(path: str | Path, expect_recipe: dict | None = None) -> dict
     return state
 
 
-def build_model(state: dict, runtime: Runtime | None = None) -> UNet:
+def build_model(state: dict, runtime: Runtime | None = None, use_ema: bool = False) -> UNet:
+    """The checkpoint's UNet (its EMA weights when `use_ema` and the recipe keeps an EMA)."""
     model = UNet(UNetConfig(**state["model_config"]))
-    model.load_state_dict(state["model"])
+    if use_ema and state.get("ema") is not None:
+        prefix = "module."
+        model.load_state_dict({k[len(prefix):]: v for k, v in state["ema"].items() if k.startswith(prefix)})
+    else:
+        model.load_state_dict(state["model"])
     if runtime is not None:
         model = model.to(runtime.device)
         if runtime.channels_last:
@@ -137,12 +158,16 @@ def training_loss(model, x: torch.Tensor, labels: torch.Tensor, recipe: dict, sc
     if recipe["objective"] == "denoise":
         z = noise if recipe.get("pure_noise") else x + recipe["sigma"] * noise
         return F.mse_loss(model(z).float(), x)
-    # ddpm
-    t = torch.randint(1, schedule.num_steps + 1, (x.shape[0],), generator=generator, device=generator.device).to(x.device)
-    x_t = ddpm.forward_noise(x, t, schedule, noise)
     c = None
     if recipe.get("conditioning") == "class":
         c = one_hot_with_dropout(labels, recipe["p_uncond"], generator).to(x.device)
+    if recipe["objective"] == "flow":
+        t = torch.rand(x.shape[0], generator=generator, device=generator.device).to(x.device)
+        x_t = flow.interpolate(noise, x, t)
+        return F.mse_loss(model(x_t, t, c).float(), flow.velocity_target(noise, x))
+    # ddpm
+    t = torch.randint(1, schedule.num_steps + 1, (x.shape[0],), generator=generator, device=generator.device).to(x.device)
+    x_t = ddpm.forward_noise(x, t, schedule, noise)
     eps = model(x_t, t.float() / schedule.num_steps, c)
     return F.mse_loss(eps.float(), noise)
 
@@ -178,6 +203,9 @@ def train_epoch(
     optimizer.load_state_dict(state["optimizer"])
     scheduler = make_lr_scheduler(optimizer, recipe)
     scheduler.load_state_dict(state["lr_scheduler"])
+    ema = make_ema(model, recipe)
+    if ema is not None:
+        ema.load_state_dict(state["ema"])
     schedule = schedule_for(recipe)
 
     model.train()
@@ -195,6 +223,8 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        if ema is not None:
+            ema.update_parameters(model)
         losses.append(loss.detach())
     scheduler.step()
     losses = torch.stack(losses).float().cpu()
@@ -203,7 +233,8 @@ def train_epoch(
     return {
         **state,
         "epoch": state["epoch"] + 1,
-        "model": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "model": _cpu(model.state_dict()),
+        "ema": None if ema is None else _cpu(ema.state_dict()),
         "optimizer": optimizer.state_dict(),
         "lr_scheduler": scheduler.state_dict(),
         "generator": generator.get_state(),
@@ -211,3 +242,7 @@ def train_epoch(
         "losses": all_losses,
         "epoch_ends": [*state["epoch_ends"], int(all_losses.shape[0])],
     }
+
+
+def _cpu(state_dict: dict) -> dict:
+    return {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}

@@ -1,0 +1,154 @@
+"""The Snakemake workflow as a whole: config validation, the dry-run DAG, and a smoke run."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from fundiff import recipes
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+SMOKE = REPO / "config" / "smoke.yaml"
+DEFAULT = REPO / "config" / "config.yaml"
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = SMOKE, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", str(configfile), *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def dry_run_outputs(workdir: Path, configfile: Path, *args: str) -> set[str]:
+    proc = snakemake(workdir, "-n", *args, configfile=configfile)
+    text = proc.stdout + proc.stderr
+    files = set()
+    for match in re.finditer(r"^\s+output: (.*)$", text, flags=re.M):
+        files.update(f.strip() for f in match.group(1).split(","))
+    return files
+
+
+def write_config(tmp_path: Path, edit) -> Path:
+    cfg = yaml.safe_load(SMOKE.read_text())
+    edit(cfg)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_default_dag_has_every_output(tmp_path):
+    cfg = yaml.safe_load(DEFAULT.read_text())
+    outputs = dry_run_outputs(tmp_path, DEFAULT)
+    expected = set(recipes.part_b_targets(cfg)) | {"results/report/index.html"}
+    for model in recipes.ALL_MODELS:
+        epochs = recipes.model_settings(cfg, model)["epochs"]
+        expected |= {f"results/part_b/{model}/checkpoints/epoch_{e:03d}.pt" for e in range(epochs + 1)}
+    assert expected <= outputs, sorted(expected - outputs)[:10]
+    # the course recipes: 2024 (5 + 20 + 20 epochs, sample epochs 1..20) and 2025 (10 epochs, flow)
+    for path in [
+        "results/part_b/ddpm/class_cond/epoch_020/samples_cfg10.png",
+        "results/part_b/ddpm/time_cond/epoch_015/samples.png",
+        "results/part_b/single_step/epoch_005/ood.png",
+        "results/part_b/pure_noise/epoch_005/denoised.png",
+        "results/part_b/flow/class_cond/epoch_010/samples_cfg5.png",
+        "results/part_b/flow/time_cond/epoch_001/samples.png",
+        "results/part_b/flow/class_cond_constant_lr/checkpoints/epoch_010.pt",
+        "results/part_b/step_comparison.png",
+    ]:
+        assert path in outputs, path
+    assert not any("epoch_021" in o or "flow/time_cond/checkpoints/epoch_011" in o for o in outputs)
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda c: c["part_b"]["ddpm"]["class_cond"].update(guidanse=3), ["guidanse", "not allowed"]),
+        (lambda c: c.update(seeed=3), ["seeed", "Additional properties"]),
+        (lambda c: c.update(device="gpu"), ["device", "'gpu' is not one of"]),
+        (lambda c: c["part_b"]["flow"]["time_cond"].update(hidden="64"), ["hidden", "is not of type 'integer'"]),
+        (lambda c: c["part_b"]["ddpm"]["time_cond"].update(lr=-1), ["lr"]),
+        (lambda c: c["part_b"].update(noise_sigmas=[]), ["noise_sigmas", "should be non-empty"]),
+        (lambda c: c["part_b"].update(editions=["ddpm", "score"]), ["editions", "'score' is not one of"]),
+        (lambda c: c["part_b"]["flow"]["class_cond"].update(show_epochs=[3]), ["part_b.flow.class_cond.show_epochs", "[3]"]),
+        (lambda c: c["part_b"]["single_step"].update(show_epochs=[1, 9]), ["part_b.single_step.show_epochs", "[9]", "epochs = 2"]),
+        (lambda c: c["part_b"]["ddpm"].update(beta_start=0.5, beta_end=0.1), ["beta_start"]),
+    ],
+)
+def test_bad_config_fails_at_dag_build_naming_the_key(tmp_path, edit, words):
+    proc = snakemake(tmp_path, "-n", configfile=write_config(tmp_path, edit), check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    for word in words:
+        assert word in text, f"{word!r} missing from:\n{text[-2000:]}"
+    assert not (tmp_path / "results").exists()
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.slow
+def test_smoke_run_end_to_end(tmp_path):
+    """The whole DAG on config/smoke.yaml, from the MNIST download to the report."""
+    # two single-threaded jobs at a time: the toy models gain nothing from a second thread
+    snakemake(tmp_path, "--cores", "2", "--max-threads", "1")
+    cfg = yaml.safe_load(SMOKE.read_text())
+    targets = recipes.part_b_targets(cfg) + ["results/report/index.html"]
+    for rel in targets:
+        path = tmp_path / rel
+        assert path.is_file() and path.stat().st_size > 0, rel
+        if path.suffix in (".png", ".gif"):
+            with Image.open(path) as im:
+                im.verify()
+            with Image.open(path) as im:
+                assert im.width > 20 and im.height > 20
+                if path.suffix == ".gif":
+                    assert im.n_frames == cfg["part_b"]["ddpm"]["gif_frames"]
+        elif path.suffix == ".csv":
+            assert len(pd.read_csv(path)) > 0
+    # no temporary leftovers under any final name
+    assert not list((tmp_path / "results").rglob(".*.tmp*"))
+    # the losses CSV covers every epoch; the test metrics cover every sigma for both images
+    losses = pd.read_csv(tmp_path / "results/part_b/ddpm/time_cond/losses.csv")
+    assert losses.epoch.tolist() == [1, 2]
+    metrics = pd.read_csv(tmp_path / "results/part_b/single_step/epoch_002/test_metrics.csv")
+    assert len(metrics) == 2 * len(cfg["part_b"]["noise_sigmas"])
+    assert (metrics.num_images == cfg["data"]["test_limit"]).all()
+    # the report references only files inside its folder, all present
+    html = (tmp_path / "results/report/index.html").read_text()
+    srcs = re.findall(r'(?:src|href)="([^"#]+)"', html)
+    assert srcs and all(not s.startswith(("/", "http")) for s in srcs)
+    for src in srcs:
+        assert (tmp_path / "results/report" / src).is_file(), src
+    assert str(tmp_path) not in html
+
+    # nothing left to do
+    assert "Nothing to be done" in (p := snakemake(tmp_path, "-n")).stdout + p.stderr
+
+    # editing a template re-renders the report and nothing else
+    work_templates = tmp_path / "templates_copy"
+    shutil.copytree(REPO / "report" / "templates", work_templates)
+    (REPO / "report" / "templates" / "style.css").touch()
+    try:
+        planned = snakemake(tmp_path, "-n")
+        jobs = re.findall(r"^(?:local)?rule (\w+):", planned.stdout, flags=re.M)
+        assert set(jobs) == {"render_report", "all"}, jobs
+    finally:
+        shutil.copystat(work_templates / "style.css", REPO / "report" / "templates" / "style.css")
+
+    # rerunning jobs gives identical files (CPU): rebuild one checkpoint and one sample set
+    rebuilt = ["results/part_b/flow/class_cond_constant_lr/checkpoints/epoch_002.pt", "results/part_b/flow/class_cond_constant_lr/epoch_002/samples_cfg5.pt", "results/part_b/flow/class_cond_constant_lr/epoch_002/samples_cfg5.png"]
+    before = {r: _sha(tmp_path / r) for r in rebuilt}
+    snakemake(tmp_path, "--cores", "2", "--max-threads", "1", "--forcerun", "train_epoch", "sample_model", "--until", "sample_model", *rebuilt[1:])
+    assert {r: _sha(tmp_path / r) for r in rebuilt} == before
