@@ -5,12 +5,15 @@
 #        snakemake --cores 2 --configfile config/smoke.yaml (tiny settings)
 
 
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# the default config lives beside this file, so `-s path/to/Snakefile --directory elsewhere` works too
+configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
 
 
 include: "rules/common.smk"

@@ -114,8 +114,8 @@ def ddpm_step(
     # 3. posterior mean (DDPM eq. 7)
     mean = (abar_prev**0.5 * beta_t / (1.0 - abar_t)) * x0_hat + (alpha_t**0.5 * (1.0 - abar_prev) / (1.0 - abar_t)) * x_t
     # 4. fixed variance sigma_t^2 = beta_t, no noise on the last step
-    if t_prev == 0:
-        return mean, x0_hat
+    if t_prev == 0:  # abar_0 = 1 makes the mean x0_hat; return it exactly, not up to float32 rounding of beta_1 vs 1 - abar_1
+        return x0_hat, x0_hat
     if noise is None:
         noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
     return mean + beta_t**0.5 * noise, x0_hat

@@ -87,8 +87,8 @@ def loss_curve(series: dict[str, tuple[np.ndarray, Sequence[int]]], path: str | 
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for name, (losses, epoch_ends) in series.items():
         steps = np.arange(1, len(losses) + 1)
-        ax.plot(steps, losses, lw=0.6, alpha=0.35)
         window = max(1, len(losses) // 100)
+        ax.plot(steps, losses, lw=0.6 if window > 1 else 1.4, alpha=0.35 if window > 1 else 1.0)
         if window > 1:
             smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
             ax.plot(steps[window - 1 :], smooth, lw=1.4, color=ax.lines[-1].get_color(), label=f"{name} (running mean of {window})")

@@ -20,6 +20,7 @@ Class-conditioned models get a one-hot c that is zeroed with probability p_uncon
 
 from __future__ import annotations
 
+import copy
 import logging
 import zlib
 from pathlib import Path
@@ -200,7 +201,7 @@ def train_epoch(
     generator.set_state(state["generator"])
     model = build_model(state, runtime)
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
-    optimizer.load_state_dict(state["optimizer"])
+    optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))  # Adam would update the caller's tensors in place
     scheduler = make_lr_scheduler(optimizer, recipe)
     scheduler.load_state_dict(state["lr_scheduler"])
     ema = make_ema(model, recipe)
