@@ -1,0 +1,331 @@
+"""Training: class dropout, losses, learning, checkpoint round trips and resume bit-identity."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+
+from fundiff import device, recipes, train
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+
+FP32 = device.resolve("cpu", "fp32")
+
+
+def small_recipe(model: str, **override) -> dict:
+    """The smoke config's recipe for `model`, shrunk: D = 4, batches of 32, 2 epochs."""
+    r = recipes.recipe(SMOKE, model)
+    r.update({"hidden": 4, "batch_size": 32, "epochs": 2, **override})
+    return r
+
+
+OBJECTIVES = {
+    "denoise": "single_step",
+    "pure_noise": "pure_noise",
+    "ddpm_time": "ddpm/time_cond",
+    "ddpm_class": "ddpm/class_cond",
+    "flow_time": "flow/time_cond",
+    "flow_class_ema": "flow/class_cond_constant_lr",
+}
+
+
+def synthetic(n: int = 128, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Digit-like images in [0, 1]: class k is a bright bar at row 2 + 2k, plus a little noise."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 10
+    images = torch.zeros(n, 1, 28, 28)
+    for k in range(10):
+        images[labels == k, 0, 2 + 2 * k : 4 + 2 * k, 4:24] = 1.0
+    images = (images + 0.05 * torch.rand(images.shape, generator=g)).clamp(0, 1)
+    return images, labels
+
+
+def assert_same(a, b, where="state"):
+    """Recursive, bit-exact comparison of two checkpoints (tensors with torch.equal)."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and a.dtype == b.dtype and a.shape == b.shape, where
+        assert torch.equal(a, b), f"{where} differs (max |diff| {(a.double() - b.double()).abs().max().item()})"
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), f"{where}: keys {sorted(map(str, a))} vs {sorted(map(str, b))}"
+        for k in a:
+            assert_same(a[k], b[k], f"{where}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, f"{where}: {a!r} != {b!r}"
+
+
+# ---------------------------------------------------------------- class dropout
+
+
+def test_one_hot_with_dropout_rate():
+    labels = torch.randint(0, 10, (20000,), generator=torch.Generator().manual_seed(0))
+    c = train.one_hot_with_dropout(labels, 0.1, torch.Generator().manual_seed(1))
+    assert c.shape == (20000, 10) and c.dtype == torch.float32
+    dropped = c.sum(dim=1) == 0
+    assert abs(dropped.float().mean().item() - 0.1) < 0.01
+    assert torch.equal(c[~dropped], F.one_hot(labels[~dropped], 10).float())
+    assert torch.equal(c[dropped], torch.zeros(int(dropped.sum()), 10))
+
+
+def test_one_hot_with_dropout_extremes_and_determinism():
+    labels = torch.arange(100) % 10
+    assert torch.equal(train.one_hot_with_dropout(labels, 0.0, torch.Generator().manual_seed(0)), F.one_hot(labels, 10).float())
+    assert torch.equal(train.one_hot_with_dropout(labels, 1.0, torch.Generator().manual_seed(0)), torch.zeros(100, 10))
+    a = train.one_hot_with_dropout(labels, 0.5, torch.Generator().manual_seed(3))
+    b = train.one_hot_with_dropout(labels, 0.5, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+# ---------------------------------------------------------------- losses
+
+
+@pytest.mark.parametrize("kind", sorted(OBJECTIVES))
+def test_training_loss_finite(kind):
+    r = small_recipe(OBJECTIVES[kind])
+    state = train.init_checkpoint(r, kind, seed=1)
+    model = train.build_model(state)
+    x, labels = synthetic(16)
+    loss = train.training_loss(model, x, labels, r, train.schedule_for(r), torch.Generator().manual_seed(0))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    # eps / velocity targets have unit variance: an untrained net scores around 1, not 0 or 1e3
+    assert 0.01 < loss.item() < 20
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_denoise_loss_is_mse_to_clean():
+    """With an identity 'model', the denoising loss is E[(sigma eps)^2] = sigma^2."""
+    r = small_recipe("single_step")
+    x, labels = synthetic(64)
+    loss = train.training_loss(lambda z: z, x, labels, r, None, torch.Generator().manual_seed(0))
+    assert loss.item() == pytest.approx(r["sigma"] ** 2, rel=0.05)
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(0))
+    assert loss.item() == pytest.approx(F.mse_loss(x + r["sigma"] * noise, x).item(), rel=1e-6)
+
+
+def test_ddpm_loss_of_perfect_model_is_zero():
+    """A model that returns the true noise scores 0: the loss target is eps and t ~ U{1..T}."""
+    r = small_recipe("ddpm/time_cond")
+    sched = train.schedule_for(r)
+    x, labels = synthetic(32)
+    g = torch.Generator().manual_seed(5)
+    noise = torch.randn(x.shape, generator=torch.Generator().manual_seed(5))
+    g2 = torch.Generator().manual_seed(5)
+    torch.randn(x.shape, generator=g2)
+    t = torch.randint(1, r["num_steps"] + 1, (x.shape[0],), generator=g2)
+    seen = {}
+
+    def oracle(x_t, t_in, c):
+        seen["t_in"] = t_in
+        return noise
+
+    loss = train.training_loss(oracle, x, labels, r, sched, g)
+    assert loss.item() == 0.0
+    assert torch.equal(seen["t_in"], t.float() / r["num_steps"])
+    assert seen["t_in"].min() > 0 and seen["t_in"].max() <= 1
+
+
+@pytest.mark.parametrize("kind", ["denoise", "ddpm_time", "flow_time"])
+def test_loss_goes_down(kind):
+    r = small_recipe(OBJECTIVES[kind], hidden=8, epochs=4, lr=1e-2 if kind != "denoise" else 3e-3)
+    images, labels = synthetic(256)
+    state = train.init_checkpoint(r, kind, seed=0)
+    for _ in range(4):
+        state = train.train_epoch(state, images, labels, FP32)
+    assert state["epoch"] == 4 and state["epoch_ends"] == [8, 16, 24, 32]
+    losses = state["losses"]
+    assert losses.shape == (32,) and torch.isfinite(losses).all()
+    first, last = losses[:8].mean().item(), losses[-8:].mean().item()
+    assert last < 0.6 * first, (first, last)  # observed: 0.065 -> 0.004, 0.66 -> 0.22, 0.70 -> 0.25
+
+
+# ---------------------------------------------------------------- checkpoints and resume
+
+
+def resume_matches(r, name, runtime, tmp_path):
+    images, labels = synthetic(64)
+    start = train.init_checkpoint(r, name, seed=180)
+    assert start["epoch"] == 0 and start["losses"].numel() == 0
+    one_go = train.train_epoch(train.train_epoch(start, images, labels, runtime), images, labels, runtime)
+
+    first = train.train_epoch(start, images, labels, runtime)
+    assert not torch.equal(first["generator"], start["generator"])  # the data stream moved on
+    path = tmp_path / name / "epoch_001.pt"
+    train.save_checkpoint(first, path)
+    loaded = train.load_checkpoint(path, expect_recipe=r)
+    resumed = train.train_epoch(loaded, images, labels, runtime)
+
+    assert one_go["epoch"] == resumed["epoch"] == 2
+    assert one_go["losses"].shape == (4,) and resumed["epoch_ends"] == [2, 4]
+    assert_same(one_go, resumed)
+    # and it is not trivially equal: training changed the weights
+    assert any(not torch.equal(start["model"][k], one_go["model"][k]) for k in start["model"] if start["model"][k].is_floating_point())
+    return one_go
+
+
+@pytest.mark.parametrize("kind", ["denoise", "ddpm_time", "ddpm_class", "flow_class_ema"])
+def test_resume_is_bit_identical(kind, tmp_path):
+    r = small_recipe(OBJECTIVES[kind])
+    state = resume_matches(r, kind, FP32, tmp_path)
+    if kind == "flow_class_ema":
+        assert state["ema"] is not None and "n_averaged" in state["ema"]
+        assert state["ema"]["n_averaged"].item() == 4
+
+
+def test_resume_is_bit_identical_auto_precision(tmp_path):
+    """resolve('cpu', 'auto'): channels_last, plus bf16 autocast on CPUs with AMX/AVX512-bf16."""
+    runtime = device.resolve("cpu", "auto")
+    assert runtime.device.type == "cpu" and runtime.channels_last
+    assert runtime.bf16 == device.cpu_has_fast_bf16()
+    state = resume_matches(small_recipe("ddpm/class_cond"), "auto", runtime, tmp_path)
+    assert torch.isfinite(state["losses"]).all()
+    assert all(v.is_contiguous() for v in state["model"].values())
+
+
+def test_same_seed_same_run_other_seed_differs():
+    r = small_recipe("ddpm/time_cond")
+    images, labels = synthetic(32)
+    a = train.train_epoch(train.init_checkpoint(r, "m", 1), images, labels, FP32)
+    b = train.train_epoch(train.init_checkpoint(r, "m", 1), images, labels, FP32)
+    c = train.train_epoch(train.init_checkpoint(r, "m", 2), images, labels, FP32)
+    d = train.train_epoch(train.init_checkpoint(r, "other", 1), images, labels, FP32)
+    assert_same(a, b)
+    assert not torch.equal(a["losses"], c["losses"]) and not torch.equal(a["losses"], d["losses"])
+
+
+def test_train_epoch_leaves_its_input_alone():
+    """train_epoch(state) must not modify `state` (e.g. Adam's moments loaded by reference)."""
+    r = small_recipe("ddpm/time_cond", epochs=3)
+    images, labels = synthetic(32)
+    s1 = train.train_epoch(train.init_checkpoint(r, "m", 0), images, labels, FP32)
+    snapshot = copy.deepcopy(s1)
+    s2 = train.train_epoch(s1, images, labels, FP32)
+    assert_same(s1, snapshot)
+    s2_again = train.train_epoch(s1, images, labels, FP32)
+    assert_same(s2, s2_again)
+
+
+def test_train_epoch_refuses_past_the_last_epoch():
+    r = small_recipe("single_step", epochs=1)
+    images, labels = synthetic(32)
+    state = train.train_epoch(train.init_checkpoint(r, "m", 0), images, labels, FP32)
+    with pytest.raises(ValueError, match="already has 1 of 1 epochs"):
+        train.train_epoch(state, images, labels, FP32)
+
+
+def test_init_checkpoint_rejects_unknown_objective():
+    with pytest.raises(ValueError, match="objective"):
+        train.init_checkpoint({**small_recipe("single_step"), "objective": "gan"}, "m", 0)
+
+
+def test_build_model_round_trip(tmp_path):
+    r = small_recipe("ddpm/class_cond")
+    state = train.init_checkpoint(r, "m", 0)
+    train.save_checkpoint(state, tmp_path / "c.pt")
+    model = train.build_model(train.load_checkpoint(tmp_path / "c.pt"))
+    assert model.config.hidden == 4 and model.config.conditioning == "class"
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state["model"][k]), k
+    assert not list(tmp_path.glob(".*"))  # the atomic write left no temporary behind
+
+
+def _write_good(tmp_path):
+    r = small_recipe("ddpm/time_cond")
+    path = tmp_path / "ckpt" / "epoch_000.pt"
+    train.save_checkpoint(train.init_checkpoint(r, "m", 0), path)
+    return r, path
+
+
+def test_load_checkpoint_missing(tmp_path):
+    path = tmp_path / "nope" / "epoch_003.pt"
+    with pytest.raises(train.CheckpointError) as err:
+        train.load_checkpoint(path)
+    msg = str(err.value)
+    assert str(path) in msg and "does not exist" in msg and "rerun" in msg.lower()
+
+
+def test_load_checkpoint_truncated(tmp_path):
+    _, path = _write_good(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(train.CheckpointError) as err:
+        train.load_checkpoint(path)
+    msg = str(err.value)
+    assert str(path) in msg and "delete it and rerun" in msg and "truncated" in msg
+
+
+def test_load_checkpoint_not_a_checkpoint(tmp_path):
+    for i, obj in enumerate([{"weights": torch.zeros(3)}, [torch.zeros(1)], {"model": {}}]):
+        path = tmp_path / f"other{i}.pt"
+        torch.save(obj, path)
+        with pytest.raises(train.CheckpointError) as err:
+            train.load_checkpoint(path)
+        msg = str(err.value)
+        assert str(path) in msg and "not a fun-with-diffusion checkpoint" in msg and "Delete it and rerun" in msg
+    text = tmp_path / "text.pt"
+    text.write_text("hello")
+    with pytest.raises(train.CheckpointError, match="delete it and rerun"):
+        train.load_checkpoint(text)
+
+
+def test_load_checkpoint_recipe_mismatch(tmp_path):
+    r, path = _write_good(tmp_path)
+    assert train.load_checkpoint(path, expect_recipe=r)["recipe"] == r
+    with pytest.raises(train.CheckpointError) as err:
+        train.load_checkpoint(path, expect_recipe={**r, "hidden": 8})
+    msg = str(err.value)
+    assert str(path) in msg and "hidden: checkpoint 4 vs config 8" in msg
+    assert "Delete" in msg and "rerun" in msg
+    with pytest.raises(train.CheckpointError, match="lr: checkpoint 0.001 vs config 0.002"):
+        train.load_checkpoint(path, expect_recipe={**r, "lr": 2e-3})
+
+
+# ---------------------------------------------------------------- LR schedule
+
+
+@pytest.mark.parametrize("epochs", [1, 5, 20])
+def test_lr_scheduler_decays_to_lr_times_decay(epochs):
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([p], lr=1e-3)
+    sched = train.make_lr_scheduler(opt, {"lr_decay": 0.1, "epochs": epochs})
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(epochs):
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs[0] == 1e-3
+    assert lrs[-1] == pytest.approx(1e-4, rel=1e-9)
+    assert all(b < a for a, b in zip(lrs, lrs[1:]))
+    if epochs > 1:
+        assert lrs[1] == pytest.approx(1e-3 * 0.1 ** (1 / epochs), rel=1e-9)
+
+
+def test_lr_scheduler_constant_without_decay():
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([p], lr=2e-3)
+    sched = train.make_lr_scheduler(opt, {"lr_decay": None, "epochs": 10})
+    for _ in range(10):
+        opt.step()
+        sched.step()
+    assert opt.param_groups[0]["lr"] == 2e-3
+
+
+def test_lr_decays_across_resumed_epochs(tmp_path):
+    """Through train_epoch and a checkpoint round trip, epoch e runs at lr * decay^(e/epochs)."""
+    r = small_recipe("ddpm/time_cond", epochs=3, lr=1e-3, lr_decay=0.1)
+    images, labels = synthetic(32)
+    state = train.init_checkpoint(r, "m", 0)
+    for e in range(1, 4):
+        state = train.train_epoch(state, images, labels, FP32)
+        train.save_checkpoint(state, tmp_path / "c.pt")
+        state = train.load_checkpoint(tmp_path / "c.pt")
+        assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-3 * 0.1 ** (e / 3), rel=1e-9)
