@@ -22,13 +22,14 @@ wildcard_constraints:
     model="|".join(recipes.ALL_MODELS),
     gen_model="|".join(m for m in recipes.ALL_MODELS if "/" in m),
     denoiser="single_step|pure_noise",
+    index=r"\d{2}",
 
 
 MNIST_READY = f"{config['data']['root']}/mnist_manifest.json"
 
 
 def all_targets():
-    return recipes.part_b_targets(config) + ["results/report/index.html"]
+    return recipes.part_b_targets(config) + recipes.part_a_targets(config) + ["results/report/index.html"]
 
 
 def checkpoint_path(model, epoch):

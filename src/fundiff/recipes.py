@@ -16,6 +16,8 @@ Part B models and where they live (`results/part_b/<model id>/...`):
 
 from __future__ import annotations
 
+import re
+
 EDITIONS = ("ddpm", "flow")
 GENERATIVE = {
     "ddpm": ("time_cond", "class_cond"),
@@ -25,6 +27,10 @@ ALL_MODELS = ("single_step", "pure_noise") + tuple(f"{e}/{m}" for e in EDITIONS 
 
 
 class ConfigError(ValueError):
+    pass
+
+
+class PromptError(ConfigError):
     pass
 
 
@@ -99,6 +105,7 @@ def check(config: dict) -> None:
         raise ConfigError(f"part_b.ddpm.beta_start ({d['beta_start']}) must not exceed part_b.ddpm.beta_end ({d['beta_end']}).")
     if pb["num_test_digits"] > (config["data"].get("test_limit") or 10_000):
         raise ConfigError("part_b.num_test_digits exceeds data.test_limit; lower the first or raise the second.")
+    check_part_a(config)
     for edition in pb["editions"]:
         too_many = [k for k in pb["step_comparison"] if k > pb[edition]["num_steps"]]
         if too_many:
@@ -135,3 +142,119 @@ def part_b_targets(config: dict) -> list[str]:
         out += sample_files(config, model) + [f"{root}/{model}/sampling.gif"]
     out += [f"{root}/step_comparison.png", f"{root}/step_comparison.csv"]
     return out
+
+
+# ---------------------------------------------------------------- Part A: which model runs it
+
+PART_A_MODELS = ("auto", "deepfloyd", "mnist")
+# Part A on DeepFloyd IF (issue 3) is not built yet; until it is, `auto` never picks it.
+DEEPFLOYD_BACKEND_BUILT = False
+
+
+def deepfloyd_available(stage1_repo: str) -> tuple[bool, str]:
+    """(available, why): stage-I weights in the local Hugging Face cache, or a token configured."""
+    from huggingface_hub import get_token, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(stage1_repo, "model_index.json")
+    if isinstance(cached, str):
+        return True, f"{stage1_repo} is in the local Hugging Face cache"
+    if get_token():
+        return True, "a Hugging Face token is configured"
+    return False, f"{stage1_repo} is not in the local Hugging Face cache and no Hugging Face token is set"
+
+
+def choose_part_a_model(requested: str, stage1_repo: str, backend_built: bool = DEEPFLOYD_BACKEND_BUILT) -> tuple[str, str]:
+    """Resolve `part_a.model` once, at DAG build: (model, reason). `deepfloyd` never falls back."""
+    if requested not in PART_A_MODELS:
+        raise ConfigError(f"part_a.model must be one of {PART_A_MODELS}, got {requested!r}")
+    if requested == "deepfloyd":
+        if not backend_built:
+            raise ConfigError(
+                "part_a.model is deepfloyd, but Part A on DeepFloyd IF is not part of this version of "
+                "the pipeline yet. Set part_a.model to auto or mnist to run Part A on the MNIST model."
+            )
+        return "deepfloyd", "set explicitly in the config"
+    if requested == "mnist":
+        return "mnist", "set explicitly in the config"
+    available, why = deepfloyd_available(stage1_repo)
+    if available and backend_built:
+        return "deepfloyd", why
+    if available:
+        return "mnist", why + ", but Part A on DeepFloyd IF is not built in this version"
+    return "mnist", why
+
+
+def part_a_images(config: dict) -> list[str]:
+    return list(config["part_a"]["mnist"]["images"])
+
+
+def part_a_targets(config: dict) -> list[str]:
+    """Every Part A file (the MNIST model's inputs; the same names serve any Part A model)."""
+    pa, m = config["part_a"], config["part_a"]["mnist"]
+    root = "results/part_a"
+    out = [f"{root}/noising.png", f"{root}/denoise_metrics.csv", f"{root}/iterative.png", f"{root}/iterative_metrics.csv", f"{root}/samples.png"]
+    out += [f"{root}/samples_cfg{fmt_gamma(g)}.png" for g in sorted({pa["cfg_scale"], *pa["cfg_sweep"]})]
+    out += [f"{root}/sdedit/{name}.png" for name in m["sdedit_images"]]
+    out += [f"{root}/text_edit/{i:02d}.png" for i in range(len(m["text_edits"]))]
+    out += [f"{root}/inpaint/{i:02d}.png" for i in range(len(m["inpaint"]))]
+    out += [f"{root}/anagram/{i:02d}.png" for i in range(len(m["anagrams"]))]
+    out += [f"{root}/hybrid/{i:02d}.png" for i in range(len(m["hybrids"]))]
+    return out
+
+
+def prompt_to_class(prompt: str, num_classes: int = 10) -> int | None:
+    """'3', 'a 3', 'the digit 3' -> 3; '' (the null prompt) -> None; anything else is an error."""
+    text = prompt.strip().lower()
+    if text == "":
+        return None
+    match = re.fullmatch(r"(?:(?:a|an|the)\s+)?(?:digit\s+|number\s+)?(\d)", text)
+    if not match or int(match.group(1)) >= num_classes:
+        raise PromptError(
+            f"The MNIST Part A model understands only digit prompts ('3', 'a 3', 'the digit 3') "
+            f"and the empty prompt, not {prompt!r}. Fix the prompt in part_a.mnist of the config."
+        )
+    return int(match.group(1))
+
+
+DEEPFLOYD_T = 1000
+
+
+def scale_t(t: int, num_steps: int, reference: int = DEEPFLOYD_T) -> int:
+    """A DeepFloyd timestep on the MNIST model's schedule: round(t * T_m / 1000)."""
+    return int(round(t * num_steps / reference))
+
+
+def scaled_timesteps(start: int, stride: int, num_steps: int) -> list[int]:
+    """The strided list start, start - stride, ..., 0 with every entry scaled to T_m."""
+    if start < 1 or stride < 1 or start % stride:
+        raise ConfigError(f"part_a.timesteps: start ({start}) must be a positive multiple of stride ({stride})")
+    scaled = [scale_t(t, num_steps) for t in range(start, -1, -stride)]
+    if len(set(scaled)) != len(scaled):
+        raise ConfigError(f"part_a.timesteps: stride {stride} is too fine for the {num_steps}-step MNIST model (scaled timesteps repeat); raise the stride")
+    return scaled
+
+
+def check_part_a(config: dict) -> None:
+    pa, m = config["part_a"], config["part_a"]["mnist"]
+    steps = scaled_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"], config["part_b"]["ddpm"]["num_steps"])
+    last = len(steps) - 2
+    for key, values in (("iterative_i_start", [pa["iterative_i_start"]]), ("sdedit_i_starts", pa["sdedit_i_starts"])):
+        bad = [v for v in values if v > last]
+        if bad:
+            raise ConfigError(f"part_a.{key} has {bad}, but the strided schedule has {len(steps)} timesteps: use positions 0..{last}.")
+    for key in ("blur", "hybrid_blur"):
+        if pa[key]["kernel_size"] % 2 == 0:
+            raise ConfigError(f"part_a.{key}.kernel_size must be odd, got {pa[key]['kernel_size']}.")
+    names = set(m["images"])
+    used = list(m["sdedit_images"]) + [e["image"] for e in m["text_edits"] + m["inpaint"]]
+    unknown = sorted({n for n in used if n not in names})
+    if unknown:
+        raise ConfigError(f"part_a.mnist refers to images {unknown} that part_a.mnist.images does not define (defined: {sorted(names)}).")
+    prompts = [m.get("generic_prompt", "")] + m["sample_prompts"] + [e["prompt"] for e in m["text_edits"]]
+    prompts += [p for e in m["anagrams"] for p in (e["upright"], e["flipped"])] + [p for e in m["hybrids"] for p in (e["low"], e["high"])]
+    for prompt in prompts:
+        prompt_to_class(prompt)
+    for entry in m["inpaint"]:
+        y0, y1, x0, x1 = entry["rect"]
+        if not (y0 < y1 and x0 < x1):
+            raise ConfigError(f"part_a.mnist.inpaint rectangle {entry['rect']} for {entry['image']!r} must have y0 < y1 and x0 < x1 (rows y0:y1, columns x0:x1 of the 28x28 image).")

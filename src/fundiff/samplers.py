@@ -1,0 +1,244 @@
+"""Part A samplers: pure functions over tensors, for any noise-predicting model.
+
+Notation (course Part A, DDPM/DeepFloyd):
+
+    alphas_cumprod  abar_t for every timestep index t the sampler visits (a 1-D tensor indexed
+                    by t); abar close to 1 is clean, close to 0 is pure noise
+    timesteps       a decreasing list t_0 > t_1 > ... > t_last; step i goes from t_i to t_{i+1}
+    x_t             sqrt(abar_t) x0 + sqrt(1 - abar_t) eps
+    alpha_t         abar_t / abar_t'  (t' = the next, less noisy timestep), beta_t = 1 - alpha_t
+
+A model is a callable `model(x [B,C,H,W], t int, cond [B,...]) -> (eps, var)` where `var` is
+either None (fixed variance, sigma^2 = beta_t) or DeepFloyd's learned-range values in [-1, 1]
+with eps's shape. Conditions are whatever the model takes (T5 embeddings for DeepFloyd,
+one-hot digits for the MNIST model); `uncond` is the model's null condition. Every guided
+sampler puts all its branches into ONE batched model call per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+Model = Callable[[torch.Tensor, int, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+def strided_timesteps(start: int = 990, stride: int = 30) -> list[int]:
+    """[start, start - stride, ..., 0]: the course's 990, 960, ..., 30, 0 (34 values)."""
+    if start < 0 or stride < 1 or start % stride:
+        raise ValueError(f"need start >= 0, stride >= 1 and start a multiple of stride, got {start}, {stride}")
+    return list(range(start, -1, -stride))
+
+
+def forward(x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps."""
+    abar = alphas_cumprod[t].item()
+    return abar**0.5 * x0 + (1.0 - abar) ** 0.5 * noise
+
+
+def estimate_x0(x_t: torch.Tensor, t: int, eps: torch.Tensor, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
+    abar = alphas_cumprod[t].item()
+    return (x_t - (1.0 - abar) ** 0.5 * eps) / abar**0.5
+
+
+def dynamic_threshold(x0: torch.Tensor, ratio: float = 0.995, max_value: float = 1.0) -> torch.Tensor:
+    """s = clamp(quantile_ratio(|x0|), 1, max_value) per image; x0 <- clamp(x0, -s, s) / s (Imagen)."""
+    flat = x0.reshape(x0.shape[0], -1).abs().float()
+    s = torch.quantile(flat, ratio, dim=1).clamp(min=1.0, max=max_value)[:, None]
+    out = torch.clamp(x0.reshape(x0.shape[0], -1), -s, s) / s
+    return out.reshape(x0.shape).to(x0.dtype)
+
+
+def learned_range_std(var: torch.Tensor, t: int, t_prev: int, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """sigma = exp(0.5 (f log beta_t + (1 - f) log beta~_t)), f = (var + 1) / 2, beta~ = (1-abar_t')/(1-abar_t) beta_t.
+
+    Stateless form of diffusers' DDPMScheduler learned_range variance for a strided step.
+    """
+    abar_t = alphas_cumprod[t].item()
+    abar_prev = alphas_cumprod[t_prev].item() if t_prev >= 0 else 1.0
+    beta_t = 1.0 - abar_t / abar_prev
+    beta_tilde = max((1.0 - abar_prev) / (1.0 - abar_t) * beta_t, 1e-20)
+    frac = (var.float() + 1.0) / 2.0
+    log_var = frac * torch.log(torch.tensor(beta_t)) + (1.0 - frac) * torch.log(torch.tensor(beta_tilde))
+    return torch.exp(0.5 * log_var)
+
+
+def posterior_mean(x_t: torch.Tensor, x0_hat: torch.Tensor, t: int, t_prev: int, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """sqrt(abar_t') beta_t / (1 - abar_t) x0_hat + sqrt(alpha_t) (1 - abar_t') / (1 - abar_t) x_t."""
+    abar_t = alphas_cumprod[t].item()
+    abar_prev = alphas_cumprod[t_prev].item() if t_prev >= 0 else 1.0
+    alpha_t = abar_t / abar_prev
+    beta_t = 1.0 - alpha_t
+    return (abar_prev**0.5 * beta_t / (1.0 - abar_t)) * x0_hat + (alpha_t**0.5 * (1.0 - abar_prev) / (1.0 - abar_t)) * x_t
+
+
+def step(
+    x_t: torch.Tensor,
+    t: int,
+    t_prev: int,
+    eps: torch.Tensor,
+    var: torch.Tensor | None,
+    alphas_cumprod: torch.Tensor,
+    generator: torch.Generator | None = None,
+    noise: torch.Tensor | None = None,
+    threshold: tuple[float, float] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """x_t' = posterior_mean(x_t, x0_hat) + v_sigma; returns (x_t', x0_hat).
+
+    Args:
+        t, t_prev: the current and the next (less noisy) timestep, t_prev < t.
+        eps, var: the model's outputs at (x_t, t); var None means fixed variance sigma^2 = beta_t
+            (no noise when abar_t' = 1, the clean end), else learned-range values.
+        noise: injected z (tests); otherwise drawn from `generator`.
+        threshold: (ratio, max_value) to threshold x0_hat dynamically; None (the course) keeps it.
+    """
+    if not t_prev < t:
+        raise ValueError(f"t_prev must be below t, got t={t}, t_prev={t_prev}")
+    # 1. clean estimate, optionally thresholded
+    x0_hat = estimate_x0(x_t, t, eps, alphas_cumprod)
+    if threshold is not None:
+        x0_hat = dynamic_threshold(x0_hat, *threshold)
+    # 2. posterior mean
+    mean = posterior_mean(x_t, x0_hat, t, t_prev, alphas_cumprod)
+    # 3. variance: learned range, or fixed beta_t
+    if var is None:
+        abar_prev = alphas_cumprod[t_prev].item() if t_prev >= 0 else 1.0
+        if abar_prev >= 1.0:
+            return mean, x0_hat
+        std = torch.tensor((1.0 - alphas_cumprod[t].item() / abar_prev) ** 0.5)
+    else:
+        std = learned_range_std(var, t, t_prev, alphas_cumprod)
+    if noise is None:
+        noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+    return mean + std.to(x_t.device, x_t.dtype) * noise, x0_hat
+
+
+# ---------------------------------------------------------------- guidance and combinations
+
+
+def cfg_call(model: Model, x: torch.Tensor, t: int, cond: torch.Tensor, uncond: torch.Tensor, guidance: float):
+    """One call on [x; x] with [cond; uncond]: eps = eps_u + gamma (eps_c - eps_u), var from the conditional branch."""
+    eps, var = model(torch.cat([x, x]), t, torch.cat([cond, uncond]))
+    eps_c, eps_u = eps.chunk(2)
+    return eps_u + guidance * (eps_c - eps_u), (None if var is None else var.chunk(2)[0])
+
+
+def flip(x: torch.Tensor) -> torch.Tensor:
+    """Upside down (vertical flip of NCHW)."""
+    return torch.flip(x, dims=[2])
+
+
+def anagram_call(model: Model, x, t, cond1, cond2, uncond, guidance):
+    """eps = (eps~(x, p1) + flip(eps~(flip(x), p2))) / 2, eps~ with CFG; all four branches in one call."""
+    xs = torch.cat([x, flip(x), x, flip(x)])
+    conds = torch.cat([cond1, cond2, uncond, uncond])
+    eps, var = model(xs, t, conds)
+    e1c, e2c, e1u, e2u = eps.chunk(4)
+    e1 = e1u + guidance * (e1c - e1u)
+    e2 = e2u + guidance * (e2c - e2u)
+    v = None if var is None else (var.chunk(4)[0] + flip(var.chunk(4)[1])) / 2
+    return (e1 + flip(e2)) / 2, v
+
+
+def gaussian_lowpass(x: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
+    from torchvision.transforms.functional import gaussian_blur
+
+    return gaussian_blur(x, [kernel_size, kernel_size], [sigma, sigma])
+
+
+def hybrid_call(model: Model, x, t, cond_low, cond_high, uncond, guidance, kernel_size: int, sigma: float):
+    """eps = lowpass(eps~(x, p1)) + highpass(eps~(x, p2)), highpass = identity - lowpass; one call."""
+    eps, var = model(torch.cat([x, x, x, x]), t, torch.cat([cond_low, cond_high, uncond, uncond]))
+    e1c, e2c, e1u, e2u = eps.chunk(4)
+    e1 = e1u + guidance * (e1c - e1u)
+    e2 = e2u + guidance * (e2c - e2u)
+    low = gaussian_lowpass(e1, kernel_size, sigma)
+    high = e2 - gaussian_lowpass(e2, kernel_size, sigma)
+    v = None if var is None else (var.chunk(4)[0] + var.chunk(4)[1]) / 2
+    return low + high, v
+
+
+# ---------------------------------------------------------------- the loops
+
+
+@dataclass
+class Trace:
+    """What a loop saw: x_t after the steps listed in `kept` (by index into timesteps), and the model-call count."""
+
+    kept: list[tuple[int, torch.Tensor]]
+    calls: int = 0
+
+
+def iterative_denoise(
+    eps_fn: Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor | None]],
+    x: torch.Tensor,
+    timesteps: Sequence[int],
+    i_start: int,
+    alphas_cumprod: torch.Tensor,
+    generator: torch.Generator | None = None,
+    keep_every: int = 0,
+    after_step: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
+    threshold: tuple[float, float] | None = None,
+) -> tuple[torch.Tensor, Trace]:
+    """Walk timesteps[i_start] -> ... -> timesteps[-1] with `step`; eps_fn(x, t) -> (eps, var).
+
+    `after_step(x, t_prev)` may rewrite x after each step (inpainting). With keep_every = k the
+    trace keeps x after every k-th step, counting from i_start (the course's every 5th step).
+    """
+    if not 0 <= i_start < len(timesteps) - 1:
+        raise ValueError(f"i_start must be in 0..{len(timesteps) - 2}, got {i_start}")
+    trace = Trace(kept=[])
+    for i in range(i_start, len(timesteps) - 1):
+        t, t_prev = timesteps[i], timesteps[i + 1]
+        eps, var = eps_fn(x, t)
+        trace.calls += 1
+        x, _ = step(x, t, t_prev, eps, var, alphas_cumprod, generator=generator, threshold=threshold)
+        if after_step is not None:
+            x = after_step(x, t_prev)
+        if keep_every and (i - i_start) % keep_every == keep_every - 1:
+            trace.kept.append((i + 1, x.detach().clone()))
+    return x, trace
+
+
+def sdedit(eps_fn, x_orig, timesteps, i_start, alphas_cumprod, generator, **kw):
+    """Noise x_orig to timesteps[i_start] (forward), then denoise from there."""
+    noise = torch.randn(x_orig.shape, generator=generator, device=x_orig.device, dtype=x_orig.dtype)
+    x_t = forward(x_orig, timesteps[i_start], alphas_cumprod, noise)
+    return iterative_denoise(eps_fn, x_t, timesteps, i_start, alphas_cumprod, generator=generator, **kw)
+
+
+def inpaint(eps_fn, x_orig, mask, timesteps, alphas_cumprod, generator, **kw):
+    """RePaint: from pure noise, after every step x <- m x + (1 - m) forward(x_orig, t'); m = 1 marks the hole."""
+
+    def keep_known(x, t_prev):
+        noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return mask * x + (1.0 - mask) * forward(x_orig, t_prev, alphas_cumprod, noise)
+
+    x = torch.randn(x_orig.shape, generator=generator, device=x_orig.device, dtype=x_orig.dtype)
+    return iterative_denoise(eps_fn, x, timesteps, 0, alphas_cumprod, generator=generator, after_step=keep_known, **kw)
+
+
+def one_step(eps_fn, x_t: torch.Tensor, t: int, alphas_cumprod: torch.Tensor) -> torch.Tensor:
+    """x0_hat from a single model call at t."""
+    eps, _ = eps_fn(x_t, t)
+    return estimate_x0(x_t, t, eps, alphas_cumprod)
+
+
+def guided(model: Model, cond, uncond, guidance):
+    """eps_fn for CFG with a fixed condition (guidance None: the conditional model alone)."""
+    if guidance is None:
+        return lambda x, t: model(x, t, cond.expand(x.shape[0], *cond.shape[1:]))
+    return lambda x, t: cfg_call(model, x, t, cond.expand(x.shape[0], *cond.shape[1:]), uncond.expand(x.shape[0], *uncond.shape[1:]), guidance)
+
+
+def blur(x: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
+    """The classical baseline: a Gaussian blur of the noisy image."""
+    return gaussian_lowpass(x, kernel_size, sigma)
+
+
+def resize_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
+    return F.interpolate(mask, size=(size, size), mode="nearest")
