@@ -3,12 +3,14 @@
 
 rule render_report:
     input:
-        figures=recipes.part_b_targets(config),
+        figures=recipes.part_b_targets(config) + recipes.part_a_targets(config),
         templates=sorted(str(p) for p in Path(workflow.basedir, "report", "templates").glob("*")),
     output:
         "results/report/index.html",
     params:
         config=config,
+        part_a_model=PART_A_MODEL,
+        part_a_reason=PART_A_REASON,
         template_dir=str(Path(workflow.basedir, "report", "templates")),
     log:
         "logs/report/render_report.log",
