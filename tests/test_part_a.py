@@ -1,0 +1,282 @@
+"""Part A samplers against independent computations and diffusers; the MNIST model's mapping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from fundiff import part_a, recipes, samplers
+from fundiff.recipes import ConfigError, PromptError
+
+from .test_workflow import DEFAULT, SMOKE
+
+
+def _abar(T=1000):
+    betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float64)
+    return torch.cumprod(1 - betas, 0).float()
+
+
+def _np(x):
+    return x.double().numpy()
+
+
+def test_strided_timesteps_course_values():
+    ts = samplers.strided_timesteps(990, 30)
+    assert ts[:3] == [990, 960, 930] and ts[-1] == 0 and len(ts) == 34
+    assert ts[10] == 690  # the course's i_start = 10
+    with pytest.raises(ValueError):
+        samplers.strided_timesteps(100, 30)
+
+
+def test_forward_and_estimate_invert():
+    abar = _abar()
+    g = torch.Generator().manual_seed(0)
+    x0, eps = torch.rand(2, 3, 8, 8, generator=g), torch.randn(2, 3, 8, 8, generator=g)
+    x_t = samplers.forward(x0, 500, abar, eps)
+    a = abar[500].double().item()
+    np.testing.assert_allclose(_np(x_t), np.sqrt(a) * _np(x0) + np.sqrt(1 - a) * _np(eps), atol=1e-6)
+    np.testing.assert_allclose(_np(samplers.estimate_x0(x_t, 500, eps, abar)), _np(x0), atol=1e-4)
+
+
+def test_step_matches_course_formula_fixed_variance():
+    abar = _abar()
+    g = torch.Generator().manual_seed(1)
+    x_t, eps, z = (torch.randn(1, 3, 8, 8, generator=g) for _ in range(3))
+    t, tp = 690, 660
+    got, x0_hat = samplers.step(x_t, t, tp, eps, None, abar, noise=z)
+    a_t, a_p = abar[t].double().item(), abar[tp].double().item()
+    alpha, beta = a_t / a_p, 1 - a_t / a_p
+    x0 = (_np(x_t) - np.sqrt(1 - a_t) * _np(eps)) / np.sqrt(a_t)
+    want = np.sqrt(a_p) * beta / (1 - a_t) * x0 + np.sqrt(alpha) * (1 - a_p) / (1 - a_t) * _np(x_t) + np.sqrt(beta) * _np(z)
+    np.testing.assert_allclose(_np(got), want, atol=1e-4)
+    np.testing.assert_allclose(_np(x0_hat), x0, atol=1e-4)
+
+
+def test_step_lands_on_clean_estimate_at_abar_one():
+    abar = torch.cat([torch.ones(1), _abar(300)])  # Part B layout: abar_0 = 1
+    x_t, eps = torch.randn(1, 1, 4, 4), torch.randn(1, 1, 4, 4)
+    out, x0_hat = samplers.step(x_t, 9, 0, eps, None, abar, noise=torch.randn(1, 1, 4, 4))
+    assert torch.allclose(out, x0_hat, atol=1e-5)  # no noise, mean = x0_hat
+
+
+def _tiny_if_scheduler():
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(
+        num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", variance_type="learned_range",
+        prediction_type="epsilon", thresholding=True, dynamic_thresholding_ratio=0.95, sample_max_value=1.5, clip_sample=False,
+    )
+
+
+@pytest.mark.parametrize("i", [0, 10, 20, 32])
+def test_step_equals_diffusers_ddpm_step_with_thresholding(i):
+    """With thresholding on, our stateless step is DeepFloyd's scheduler step on the strided schedule."""
+    scheduler = _tiny_if_scheduler()
+    ts = samplers.strided_timesteps(990, 30)
+    scheduler.set_timesteps(timesteps=ts)
+    t, tp = ts[i], ts[i + 1]
+    g = torch.Generator().manual_seed(i)
+    x_t = torch.randn(2, 3, 16, 16, generator=g)
+    eps = torch.randn(2, 3, 16, 16, generator=g)
+    var = torch.rand(2, 3, 16, 16, generator=g) * 2 - 1
+    ref = scheduler.step(torch.cat([eps, var], 1), t, x_t, generator=torch.Generator().manual_seed(99)).prev_sample
+    z = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(99))
+    got, _ = samplers.step(x_t, t, tp, eps, var, scheduler.alphas_cumprod, noise=z, threshold=(0.95, 1.5))
+    assert torch.allclose(got, ref, atol=2e-5), (got - ref).abs().max()
+
+
+def test_learned_range_matches_scheduler_variance():
+    scheduler = _tiny_if_scheduler()
+    ts = samplers.strided_timesteps(990, 30)
+    scheduler.set_timesteps(timesteps=ts)
+    var = torch.linspace(-1, 1, 7).reshape(1, 1, 1, 7)
+    for t, tp in [(990, 960), (300, 270), (30, 0)]:
+        ours = samplers.learned_range_std(var, t, tp, scheduler.alphas_cumprod)
+        theirs = torch.exp(0.5 * scheduler._get_variance(t, predicted_variance=var))
+        assert torch.allclose(ours, theirs, rtol=1e-5)
+
+
+class _Recorder:
+    """A fake model: eps depends on x, t and cond; records every call."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, x, t, cond):
+        self.calls.append((x.clone(), t, cond.clone()))
+        w = torch.arange(1, cond.shape[1] + 1, dtype=x.dtype)
+        return torch.tanh(x) * 0.5 + (cond @ w)[:, None, None, None] * 0.1 + t * 1e-3, None
+
+
+def test_cfg_one_batched_call_equals_separate_calls():
+    model = _Recorder()
+    x = torch.randn(2, 1, 6, 6)
+    c, u = torch.eye(10)[:2], torch.zeros(2, 10)
+    eps, _ = samplers.cfg_call(model, x, 5, c, u, 7.0)
+    assert len(model.calls) == 1 and model.calls[0][0].shape[0] == 4
+    e_c, _ = _Recorder()(x, 5, c)
+    e_u, _ = _Recorder()(x, 5, u)
+    assert torch.allclose(eps, e_u + 7.0 * (e_c - e_u), atol=1e-5)
+
+
+def test_anagram_combination_and_single_call():
+    model = _Recorder()
+    x = torch.randn(1, 1, 6, 6)
+    c1, c2, u = torch.eye(10)[3:4], torch.eye(10)[7:8], torch.zeros(1, 10)
+    eps, _ = samplers.anagram_call(model, x, 5, c1, c2, u, 2.0)
+    assert len(model.calls) == 1 and model.calls[0][0].shape[0] == 4
+    ref = _Recorder()
+
+    def g(xx, c):
+        return ref(xx, 5, u)[0] + 2.0 * (ref(xx, 5, c)[0] - ref(xx, 5, u)[0])
+
+    want = (g(x, c1) + torch.flip(g(torch.flip(x, [2]), c2), [2])) / 2
+    assert torch.allclose(eps, want, atol=1e-5)
+
+
+def test_hybrid_combination():
+    model = _Recorder()
+    x = torch.randn(1, 1, 16, 16)
+    c1, c2, u = torch.eye(10)[0:1], torch.eye(10)[1:2], torch.zeros(1, 10)
+    eps, _ = samplers.hybrid_call(model, x, 5, c1, c2, u, 1.0, 5, 1.0)
+    assert len(model.calls) == 1
+    e1, e2 = _Recorder()(x, 5, c1)[0], _Recorder()(x, 5, c2)[0]
+    low = samplers.gaussian_lowpass(e1, 5, 1.0)
+    assert torch.allclose(eps, low + e2 - samplers.gaussian_lowpass(e2, 5, 1.0), atol=1e-5)
+
+
+def test_inpainting_changes_only_the_hole():
+    abar = torch.cat([torch.ones(1), _abar(300)])
+    ts = recipes.scaled_timesteps(990, 90, 300)
+    x0 = torch.rand(1, 1, 28, 28)
+    mask = part_a.rect_mask([4, 14, 0, 28])
+    model = _Recorder()
+    fn = samplers.guided(model, torch.zeros(1, 10), torch.zeros(1, 10), 3.0)
+    out, trace = samplers.inpaint(fn, x0, mask, ts, abar, torch.Generator().manual_seed(0))
+    assert trace.calls == len(ts) - 1 == len(model.calls)
+    assert torch.equal(out * (1 - mask), x0 * (1 - mask))  # last step pastes forward(x0, t=0) = x0
+    assert not torch.allclose(out * mask, x0 * mask)
+
+
+def test_sdedit_small_i_start_stays_close():
+    abar = torch.cat([torch.ones(1), _abar(300)])
+    ts = recipes.scaled_timesteps(990, 30, 300)
+    x0 = torch.rand(1, 1, 28, 28)
+
+    def perfect(x, t):  # knows x0: the exact noise estimate
+        a = abar[t].item()
+        return (x - a**0.5 * x0) / (1 - a) ** 0.5, None
+
+    near, _ = samplers.sdedit(perfect, x0, ts, len(ts) - 3, abar, torch.Generator().manual_seed(0))
+    assert torch.allclose(near, x0, atol=1e-4)
+
+
+def test_iterative_denoise_keeps_every_kth_and_validates():
+    abar = _abar()
+    ts = samplers.strided_timesteps(990, 30)
+    model = _Recorder()
+    fn = samplers.guided(model, torch.zeros(1, 10), torch.zeros(1, 10), None)
+    _, trace = samplers.iterative_denoise(fn, torch.randn(1, 1, 4, 4), ts, 10, abar, torch.Generator().manual_seed(0), keep_every=5)
+    assert [i for i, _ in trace.kept] == [15, 20, 25, 30]
+    assert trace.calls == len(ts) - 1 - 10
+    with pytest.raises(ValueError):
+        samplers.iterative_denoise(fn, torch.randn(1, 1, 4, 4), ts, 33, abar)
+
+
+# ---------------------------------------------------------------- the MNIST model option
+
+
+@pytest.mark.parametrize("prompt, k", [("3", 3), ("a 3", 3), ("The digit 7", 7), ("  a 0 ", 0), ("", None), ("number 9", 9)])
+def test_prompt_to_class(prompt, k):
+    assert recipes.prompt_to_class(prompt) == k
+
+
+@pytest.mark.parametrize("prompt", ["a rocket ship", "a 12", "3 3", "a high quality photo"])
+def test_prompt_to_class_rejects(prompt):
+    with pytest.raises(PromptError, match="digit prompts"):
+        recipes.prompt_to_class(prompt)
+
+
+def test_prompt_condition_one_hot_and_null():
+    c = part_a.prompt_condition(["a 2", "", "9"])
+    assert c.shape == (3, 10) and c[0, 2] == 1 and c[1].sum() == 0 and c[2, 9] == 1 and c.sum() == 2
+
+
+def test_schedule_scaling():
+    ts = recipes.scaled_timesteps(990, 30, 300)
+    assert ts[:3] == [297, 288, 279] and ts[-1] == 0 and len(ts) == 34 and ts[10] == 207
+    assert recipes.scale_t(500, 300) == 150 and recipes.scale_t(250, 300) == 75
+    assert part_a.scale_kernel(33, 2.0) == (15, pytest.approx(0.875))
+    assert part_a.scale_kernel(5, 2.0)[0] == 3
+    with pytest.raises(ConfigError, match="too fine"):
+        recipes.scaled_timesteps(990, 30, 20)
+
+
+def test_auto_choice(monkeypatch, tmp_path):
+    import huggingface_hub
+
+    repo = "DeepFloyd/IF-I-XL-v1.0"
+    # without a cache entry or a token: the MNIST model
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    model, why = recipes.choose_part_a_model("auto", repo)
+    assert model == "mnist" and "not in the local Hugging Face cache" in why
+    # a fake cached DeepFloyd: chosen when the backend is built, reported otherwise
+    fake = tmp_path / "model_index.json"
+    fake.write_text("{}")
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: str(fake))
+    assert recipes.choose_part_a_model("auto", repo, backend_built=True)[0] == "deepfloyd"
+    model, why = recipes.choose_part_a_model("auto", repo, backend_built=False)
+    assert model == "mnist" and "not built" in why
+    # a token alone also counts
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_xxx")
+    assert recipes.choose_part_a_model("auto", repo, backend_built=True) == ("deepfloyd", "a Hugging Face token is configured")
+    # explicit choices never fall back
+    assert recipes.choose_part_a_model("mnist", repo)[0] == "mnist"
+    with pytest.raises(ConfigError, match="not part of this version"):
+        recipes.choose_part_a_model("deepfloyd", repo, backend_built=False)
+
+
+def test_shipped_part_a_configs_check():
+    for path in (DEFAULT, SMOKE):
+        recipes.check(yaml.safe_load(path.read_text()))
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (lambda m, pa: m["text_edits"].append({"image": "nope", "prompt": "a 1"}), "nope"),
+        (lambda m, pa: m["anagrams"].append({"upright": "a cat", "flipped": "a 1"}), "a cat"),
+        (lambda m, pa: pa.update(sdedit_i_starts=[40]), "sdedit_i_starts"),
+        (lambda m, pa: pa["hybrid_blur"].update(kernel_size=32), "odd"),
+        (lambda m, pa: m["inpaint"].append({"image": "test", "rect": [10, 5, 0, 28]}), "y0 < y1"),
+    ],
+)
+def test_bad_part_a_config(edit, match):
+    cfg = yaml.safe_load(DEFAULT.read_text())
+    edit(cfg["part_a"]["mnist"], cfg["part_a"])
+    with pytest.raises(ConfigError, match=match):
+        recipes.check(cfg)
+
+
+def test_load_png_converts_and_rejects(tmp_path):
+    from PIL import Image
+
+    rgba = Image.new("RGBA", (56, 56), (255, 255, 255, 255))
+    rgba.paste((0, 0, 0, 255), (20, 10, 36, 46))
+    rgba.save(tmp_path / "rgba.png")
+    x = part_a.load_png(tmp_path / "rgba.png")
+    assert x.shape == (1, 1, 28, 28) and x.max() > 0.9 and x.mean() < 0.5  # dark stroke -> white digit
+    sixteen = Image.fromarray((np.random.default_rng(0).random((28, 28)) * 65535).astype(np.uint16))
+    sixteen.save(tmp_path / "g16.png")
+    assert part_a.load_png(tmp_path / "g16.png").shape == (1, 1, 28, 28)
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(ValueError, match="cannot be read"):
+        part_a.load_png(tmp_path / "bad.png")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        part_a.load_png(tmp_path / "missing.png")
+    with pytest.raises(ValueError, match="inside the 28x28"):
+        part_a.rect_mask([0, 30, 0, 28])
