@@ -3,7 +3,7 @@
 import torch
 
 from fundiff import figures, part_a, samplers, train
-from fundiff.io import atomic_path
+from fundiff.io import save_torch
 from fundiff.scriptutil import setup
 
 p = snakemake.params
@@ -32,6 +32,5 @@ else:
     k, s = ctx.hybrid_blur
     low = samplers.blur(out, k, s)
     views, labels = torch.cat([out, low, out - low + 0.5]), ["hybrid", f"low-pass ({prompts[0]!r})", f"high-pass + 0.5 ({prompts[1]!r})"]
-with atomic_path(snakemake.output.tensors) as tmp:
-    torch.save({"image": out, "views": views, "prompts": prompts, "kind": kind}, tmp)
+save_torch({"image": out, "views": views, "prompts": prompts, "kind": kind}, snakemake.output.tensors)
 figures.image_table([views], snakemake.output.png, col_labels=labels, cell=1.4)

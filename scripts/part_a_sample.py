@@ -3,7 +3,7 @@
 import torch
 
 from fundiff import figures, part_a, samplers, train
-from fundiff.io import atomic_path
+from fundiff.io import save_torch
 from fundiff.scriptutil import setup
 
 p = snakemake.params
@@ -18,6 +18,5 @@ cond = part_a.prompt_condition(prompts)
 x = torch.randn((len(prompts), 1, 28, 28), generator=generator)
 out, _ = samplers.iterative_denoise(ctx.eps_fn(cond, p.guidance), x, ctx.timesteps, 0, ctx.abar, generator=generator)
 ctx.log_calls("sampling", len(ctx.timesteps) - 1, len(prompts))
-with atomic_path(snakemake.output.tensors) as tmp:
-    torch.save({"samples": out, "prompts": prompts, "guidance": p.guidance}, tmp)
+save_torch({"samples": out, "prompts": prompts, "guidance": p.guidance}, snakemake.output.tensors)
 figures.image_table([out], snakemake.output.png, col_labels=[q or "(no prompt)" for q in prompts])

@@ -33,3 +33,15 @@ def mnist_root(tmp_path_factory):
     root = base / "root"
     data.download_mnist(root, base / "manifest.json", try_torchvision=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def smoke_dir(tmp_path_factory):
+    """The whole DAG on config/smoke.yaml, from the MNIST download to the report, run once per
+    session in a fresh folder (two single-threaded jobs at a time: the toy models gain nothing
+    from a second thread)."""
+    from .test_workflow import snakemake
+
+    workdir = tmp_path_factory.mktemp("smoke")
+    snakemake(workdir, "--cores", "2", "--max-threads", "1")
+    return workdir

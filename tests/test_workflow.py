@@ -98,15 +98,6 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def smoke_dir(tmp_path_factory):
-    """The whole DAG on config/smoke.yaml, from the MNIST download to the report, run once."""
-    workdir = tmp_path_factory.mktemp("smoke")
-    # two single-threaded jobs at a time: the toy models gain nothing from a second thread
-    snakemake(workdir, "--cores", "2", "--max-threads", "1")
-    return workdir
-
-
 @pytest.mark.slow
 def test_smoke_run_end_to_end(smoke_dir):
     tmp_path = smoke_dir

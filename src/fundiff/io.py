@@ -24,3 +24,16 @@ def atomic_path(path: str | os.PathLike):
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def save_torch(obj, path: str | os.PathLike) -> None:
+    """torch.save, atomically and byte-reproducibly.
+
+    torch names the records inside its zip archive after the file it writes to; saving through
+    an open file object instead keeps the temporary name (which holds a PID) out of the bytes,
+    so the same content always gives the same file.
+    """
+    import torch
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        torch.save(obj, handle)

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from . import ddpm, flow
 from .device import Runtime
-from .io import atomic_path
+from .io import save_torch
 from .unet import UNet, UNetConfig
 
 log = logging.getLogger(__name__)
@@ -101,8 +101,7 @@ def make_ema(model, recipe: dict):
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    save_torch(state, path)
 
 
 def load_checkpoint(path: str | Path, expect_recipe: dict | None = None) -> dict:
