@@ -31,7 +31,11 @@ rule part_a_noising:
         mnist=MNIST_READY,
         images=part_a_image_files(),
     output:
-        png="results/part_a/noising.png",
+        png=report(
+            "results/part_a/noising.png",
+            caption="../report/captions/part_a.rst",
+            category="Part A",
+        ),
         csv="results/part_a/denoise_metrics.csv",
     params:
         **part_a_params(),
@@ -50,7 +54,11 @@ rule part_a_iterative:
         mnist=MNIST_READY,
         images=part_a_image_files(),
     output:
-        png="results/part_a/iterative.png",
+        png=report(
+            "results/part_a/iterative.png",
+            caption="../report/captions/part_a.rst",
+            category="Part A",
+        ),
         csv="results/part_a/iterative_metrics.csv",
     params:
         **part_a_params(),
@@ -69,7 +77,11 @@ rule part_a_sample:
     input:
         checkpoint=PART_A_CHECKPOINT,
     output:
-        png="results/part_a/samples{cfg}.png",
+        png=report(
+            "results/part_a/samples{cfg}.png",
+            caption="../report/captions/part_a.rst",
+            category="Part A",
+        ),
         tensors="results/part_a/samples{cfg}.pt",
     wildcard_constraints:
         cfg=r"(_cfg\d+(\.\d+)?)?",
@@ -93,7 +105,11 @@ rule part_a_sdedit:
         mnist=MNIST_READY,
         images=part_a_image_files(),
     output:
-        png="results/part_a/sdedit/{image}.png",
+        png=report(
+            "results/part_a/sdedit/{image}.png",
+            caption="../report/captions/part_a.rst",
+            category="Part A",
+        ),
     params:
         **part_a_params(),
     log:
@@ -113,7 +129,11 @@ rule part_a_text_edit:
         mnist=MNIST_READY,
         images=part_a_image_files(),
     output:
-        png="results/part_a/text_edit/{index}.png",
+        png=report(
+            "results/part_a/text_edit/{index}.png",
+            caption="../report/captions/part_a.rst",
+            category="Part A",
+        ),
     params:
         **part_a_params(),
     log:
@@ -131,7 +151,11 @@ rule part_a_inpaint:
         mnist=MNIST_READY,
         images=part_a_image_files(),
     output:
-        png="results/part_a/inpaint/{index}.png",
+        png=report(
+            "results/part_a/inpaint/{index}.png",
+            caption="../report/captions/part_a.rst",
+            category="Part A",
+        ),
     params:
         **part_a_params(),
     log:
@@ -147,7 +171,11 @@ rule part_a_illusion:
     input:
         checkpoint=PART_A_CHECKPOINT,
     output:
-        png="results/part_a/{kind}/{index}.png",
+        png=report(
+            "results/part_a/{kind}/{index}.png",
+            caption="../report/captions/part_a.rst",
+            category="Part A",
+        ),
         tensors="results/part_a/{kind}/{index}.pt",
     wildcard_constraints:
         kind="anagram|hybrid",

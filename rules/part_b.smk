@@ -12,7 +12,12 @@ rule noising_grid:
     input:
         mnist=MNIST_READY,
     output:
-        "results/part_b/single_step/noising_grid.png",
+        report(
+            "results/part_b/single_step/noising_grid.png",
+            caption="../report/captions/noising.rst",
+            category="Part B",
+            subcategory="1 single-step denoiser",
+        ),
     params:
         data_root=config["data"]["root"],
         sigmas=PB["noise_sigmas"],
@@ -105,7 +110,12 @@ rule plot_test_metrics:
             epoch=PB["single_step"]["show_epochs"],
         ),
     output:
-        "results/part_b/single_step/test_mse.png",
+        report(
+            "results/part_b/single_step/test_mse.png",
+            caption="../report/captions/test_mse.rst",
+            category="Part B",
+            subcategory="1 single-step denoiser",
+        ),
     log:
         "logs/part_b/single_step/plot_test_metrics.log",
     localrule: True
@@ -149,7 +159,12 @@ rule sample_model:
     input:
         checkpoint=lambda wc: checkpoint_path(wc.gen_model, wc.epoch),
     output:
-        png="results/part_b/{gen_model}/epoch_{epoch}/samples{cfg}.png",
+        png=report(
+            "results/part_b/{gen_model}/epoch_{epoch}/samples{cfg}.png",
+            caption="../report/captions/samples.rst",
+            category="Part B",
+            subcategory="{gen_model}",
+        ),
         tensors="results/part_b/{gen_model}/epoch_{epoch}/samples{cfg}.pt",
     wildcard_constraints:
         cfg=r"(_cfg\d+(\.\d+)?)?",
@@ -176,7 +191,12 @@ rule sampling_gif:
     input:
         checkpoint=lambda wc: final_checkpoint(wc.gen_model),
     output:
-        "results/part_b/{gen_model}/sampling.gif",
+        report(
+            "results/part_b/{gen_model}/sampling.gif",
+            caption="../report/captions/sampling_gif.rst",
+            category="Part B",
+            subcategory="{gen_model}",
+        ),
     params:
         num_samples=PB["num_samples"],
         guidance=lambda wc: model_guidance(wc.gen_model),
@@ -201,7 +221,12 @@ rule step_comparison:
     input:
         checkpoints=[final_checkpoint(f"{e}/class_cond") for e in PB["editions"]],
     output:
-        png="results/part_b/step_comparison.png",
+        png=report(
+            "results/part_b/step_comparison.png",
+            caption="../report/captions/step_comparison.rst",
+            category="Part B",
+            subcategory="extras",
+        ),
         csv="results/part_b/step_comparison.csv",
     params:
         models=[f"{e}/class_cond" for e in PB["editions"]],
@@ -227,7 +252,12 @@ rule loss_curve:
     input:
         checkpoint=lambda wc: final_checkpoint(wc.model),
     output:
-        png="results/part_b/{model}/loss_curve.png",
+        png=report(
+            "results/part_b/{model}/loss_curve.png",
+            caption="../report/captions/loss_curve.rst",
+            category="Part B",
+            subcategory="{model}",
+        ),
         csv="results/part_b/{model}/losses.csv",
     log:
         "logs/part_b/{model}/loss_curve.log",

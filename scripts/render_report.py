@@ -4,6 +4,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import torch
 
 from fundiff import recipes
 from fundiff.report import Assets, benchmark_table, html_table, provenance, render
@@ -88,6 +89,8 @@ context = {
     "timings": html_table(benchmark_table(Path("benchmarks")), float_format="{:.1f}"),
     "prov": provenance(config, Path(snakemake.scriptdir).parent),
 }
+# where the models were trained, as each training job recorded it
+context["prov"]["devices"] = sorted({str(torch.load(c, map_location="cpu", weights_only=True).get("runtime", "unknown")) for c in snakemake.input.checkpoints})
 if "pure_noise" in models:
     pn = pb["pure_noise"]
     context["pure_noise"] = {

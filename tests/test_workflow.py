@@ -134,6 +134,14 @@ def test_smoke_run_end_to_end(smoke_dir):
     # nothing left to do
     assert "Nothing to be done" in (p := snakemake(tmp_path, "-n")).stdout + p.stderr
 
+    # Snakemake's own report of the outputs flagged with report()
+    import zipfile
+
+    snakemake(tmp_path, "--report", str(tmp_path / "snakemake_report.zip"))
+    with zipfile.ZipFile(tmp_path / "snakemake_report.zip") as archive:
+        names = archive.namelist()
+    assert "report/report.html" in names and sum(n.endswith((".png", ".gif")) for n in names) >= 10
+
 
 @pytest.mark.slow
 def test_report_in_headless_chromium(smoke_dir):
