@@ -20,6 +20,7 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/part_b.smk"
+include: "rules/evaluate.smk"
 include: "rules/part_a.smk"
 include: "rules/report.smk"
 

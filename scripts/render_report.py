@@ -28,6 +28,70 @@ def csv_table(path, **kw):
     return html_table(pd.read_csv(path), **kw)
 
 
+QUALITY_COLUMNS = {"epoch": "epoch", "guidance": "γ", "num_samples": "samples", "accuracy": "accuracy", "mean_confidence": "mean confidence", "diversity": "diversity", "class_entropy_bits": "class entropy (bits)", "frechet_distance": "Frechet distance"}
+
+
+def quality_table(frame):
+    """The evaluation metrics in display form (per-class columns left to the figures and CSVs)."""
+    shown = frame[[c for c in QUALITY_COLUMNS if c in frame and frame[c].notna().any()]]
+    return shown.rename(columns=QUALITY_COLUMNS)
+
+
+def quality(model):
+    """Measured sample quality of one generative model: its metrics table and figures."""
+    m = recipes.model_settings(config, model)
+    table = pd.read_csv(root / model / "metrics.csv")
+    guided = recipes.is_class_conditioned(config, model)
+    return {
+        "num_samples": int(table.num_samples.iloc[0]),
+        "table": html_table(quality_table(table)),
+        "vs_epoch": asset(root / model / "quality_vs_epoch.png"),
+        "per_class": asset(root / model / "per_class_accuracy.png") if guided else None,
+        "tradeoff": asset(root / model / "guidance_tradeoff.png") if guided and m.get("guidance_sweep") else None,
+    }
+
+
+def final_quality(model):
+    """The metrics row of the final epoch at the model's own guidance."""
+    m = recipes.model_settings(config, model)
+    table = pd.read_csv(root / model / "metrics.csv")
+    rows = table[table.epoch == m["epochs"]]
+    if "guidance" in m:
+        rows = rows[(rows.guidance - m["guidance"]).abs() < 1e-9]
+    return rows.iloc[0]
+
+
+def glance():
+    """Results at a glance: final loss per model, the denoiser's test MSE, the final samples' scores."""
+    ss = pb["single_step"]
+    last = ss["show_epochs"][-1]
+    tm = pd.read_csv(epoch_file("single_step", last, "test_metrics.csv"))
+    tm = tm[(tm.image == "denoised") & ((tm.sigma - ss["sigma"]).abs() < 1e-9)]
+    rows = []
+    for model in recipes.models(config):
+        losses = pd.read_csv(root / model / "losses.csv")
+        row = {"model": model, "epochs": int(losses.epoch.iloc[-1]), "final training loss (epoch mean)": float(losses.mean_loss.iloc[-1])}
+        if model == "single_step" and len(tm):
+            row[f"test MSE at σ = {ss['sigma']:g} (epoch {last})"] = float(tm.mse.iloc[0])
+        if "/" in model:
+            q = final_quality(model)
+            row.update({"γ": q.guidance, "classifier accuracy": q.accuracy, "class entropy (bits)": q.class_entropy_bits, "Frechet distance": q.frechet_distance, "samples scored": int(q.num_samples)})
+        rows.append(row)
+    clf = pd.read_csv(Path("results/evaluation/classifier.csv")).iloc[0].to_dict()
+    bench = Path("benchmarks/evaluation/train_classifier.tsv")  # the wall time stays out of results/ (byte-identical reruns)
+    clf["seconds"] = float(pd.read_csv(bench, sep="\t")["s"].iloc[0]) if bench.exists() else None
+    ref = pd.read_csv(Path("results/evaluation/reference_metrics.csv"))
+    frame = pd.DataFrame(rows)
+    if "samples scored" in frame:
+        frame["samples scored"] = [None if pd.isna(v) else int(v) for v in frame["samples scored"]]  # 1000, not 1e+03; blank, not <NA>
+    return {
+        "table": html_table(frame),
+        "classifier": clf,
+        "reference": html_table(quality_table(ref).drop(columns=["epoch", "γ"], errors="ignore")),
+        "reference_row": ref.iloc[0].to_dict(),
+    }
+
+
 def generative(model):
     """Figures of one DDPM or flow model: loss, per-epoch samples, guidance sweep, animation."""
     m = recipes.model_settings(config, model)
@@ -42,6 +106,7 @@ def generative(model):
         "samples": [(e, asset(epoch_file(model, e, name(m.get("guidance"))))) for e in m["show_epochs"]],
         "sweep": [(g, asset(epoch_file(model, m["epochs"], name(g)))) for g in m.get("guidance_sweep", [])],
         "gif": asset(root / model / "sampling.gif"),
+        "quality": quality(model),
     }
 
 
@@ -86,6 +151,7 @@ context = {
     "ddpm": [generative(m) for m in models if m.startswith("ddpm/")],
     "flow": [generative(m) for m in models if m.startswith("flow/")],
     "steps": {"png": asset(root / "step_comparison.png"), "table": csv_table(root / "step_comparison.csv")},
+    "glance": glance(),
     "timings": html_table(benchmark_table(Path("benchmarks")), float_format="{:.1f}"),
     "prov": provenance(config, Path(snakemake.scriptdir).parent),
 }

@@ -118,3 +118,45 @@ def line_plot(x, ys: dict[str, Sequence[float]], path: str | Path, xlabel: str, 
     ax.grid(alpha=0.3)
     fig.tight_layout()
     _save(fig, path)
+
+
+def metric_panels(panels: Sequence[dict], path: str | Path, xlabel: str, title: str, integer_x: bool = False) -> None:
+    """Side-by-side line plots sharing an x axis. Each panel: {"ylabel": str, "series": {name: (x, y)},
+    optional "hlines": {name: y} (dashed reference levels), "ylim": (lo, hi)}. `integer_x`: whole-number x ticks (epochs)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for name, (x, y) in panel["series"].items():
+            ax.plot(x, y, marker="o", label=name)
+        for name, y in panel.get("hlines", {}).items():
+            if y is not None and np.isfinite(y):
+                ax.axhline(y, ls="--", color="0.4", lw=1, label=name)
+        if panel.get("ylim"):
+            ax.set_ylim(*panel["ylim"])
+        if integer_x:
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(panel["ylabel"])
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def grouped_bars(categories: Sequence, series: dict[str, Sequence[float]], path: str | Path, xlabel: str, ylabel: str, title: str, ylim=None) -> None:
+    """One group of bars per category, one bar per named series."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    x = np.arange(len(categories))
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series.items()):
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name)
+    ax.set_xticks(x, [str(c) for c in categories])
+    if ylim:
+        ax.set_ylim(*ylim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    _save(fig, path)

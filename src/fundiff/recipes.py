@@ -258,3 +258,41 @@ def check_part_a(config: dict) -> None:
         y0, y1, x0, x1 = entry["rect"]
         if not (y0 < y1 and x0 < x1):
             raise ConfigError(f"part_a.mnist.inpaint rectangle {entry['rect']} for {entry['image']!r} must have y0 < y1 and x0 < x1 (rows y0:y1, columns x0:x1 of the 28x28 image).")
+
+
+# ---------------------------------------------------------------- evaluation: measured sample quality
+
+
+def metrics_files(config: dict, model: str) -> list[str]:
+    """One metrics CSV per sample setting of a generative model (the settings of sample_files):
+    results/part_b/<model>/epoch_NNN/samples_cfgG.png -> .../metrics_cfgG.csv."""
+    out = []
+    for path in sample_files(config, model):
+        folder, name = path.rsplit("/", 1)
+        out.append(f"{folder}/{name.replace('samples', 'metrics', 1).removesuffix('.png')}.csv")
+    return out
+
+
+def is_class_conditioned(config: dict, model: str) -> bool:
+    return "guidance" in model_settings(config, model)
+
+
+def quality_files(config: dict, model: str) -> dict[str, str]:
+    """A generative model's evaluation summary: every setting's metrics in one CSV, quality against
+    epoch, and for class-conditioned models accuracy per digit and (with a sweep) the guidance trade-off."""
+    base = f"results/part_b/{model}"
+    out = {"csv": f"{base}/metrics.csv", "vs_epoch": f"{base}/quality_vs_epoch.png"}
+    if is_class_conditioned(config, model):
+        out["per_class"] = f"{base}/per_class_accuracy.png"
+        if model_settings(config, model).get("guidance_sweep"):
+            out["tradeoff"] = f"{base}/guidance_tradeoff.png"
+    return out
+
+
+def evaluation_targets(config: dict) -> list[str]:
+    """Every file of the sample evaluation: the classifier, the real-data reference, and per
+    generative model its metrics CSVs, the combined table and the quality figures."""
+    out = ["results/evaluation/classifier.csv", "results/evaluation/reference_metrics.csv"]
+    for model in generative_models(config):
+        out += metrics_files(config, model) + list(quality_files(config, model).values())
+    return out

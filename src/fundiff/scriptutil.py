@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import torch
@@ -29,7 +30,11 @@ def setup(log_path: str | None, threads: int = 1, device: str | None = None, pre
     if device is None:
         return None
     runtime = resolve(device, precision or "auto")
-    logging.getLogger("fundiff").info("runtime: %s, %d CPU threads, torch %s", runtime.describe(), torch.get_num_threads(), torch.__version__)
+    # CUDA_VISIBLE_DEVICES: the GPUs a scheduler (SLURM --gpus) gave this job; tests/test_slurm.py reads it here
+    logging.getLogger("fundiff").info(
+        "runtime: %s, %d CPU threads, torch %s, CUDA_VISIBLE_DEVICES=%s",
+        runtime.describe(), torch.get_num_threads(), torch.__version__, os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+    )
     return runtime
 
 

@@ -1,0 +1,151 @@
+# Measured sample quality (src/fundiff/evaluate.py):
+#   MNIST -> train_classifier (fails below evaluation.min_test_accuracy) -> reference_metrics (real test digits)
+#   {ddpm,flow}/* epoch_NNN.pt -> sample_eval (evaluation.num_samples per epoch and gamma) -> sample_metrics
+#   every metrics CSV -> quality_figures: per model metrics.csv, quality_vs_epoch.png, and for
+#                        class-conditioned models per_class_accuracy.png (+ guidance_tradeoff.png with a sweep)
+# The settings evaluated are those of the sample grids (recipes.sample_files): every shown epoch
+# at the model's gamma, plus the guidance sweep at the final epoch.
+
+EV = config["evaluation"]
+CLASSIFIER = "results/evaluation/classifier.pt"
+REFERENCE = "results/evaluation/reference_metrics.csv"
+
+
+def final_epoch(model):
+    return recipes.model_settings(config, model)["epochs"]
+
+
+rule train_classifier:
+    input:
+        mnist=MNIST_READY,
+    output:
+        model=CLASSIFIER,
+        csv="results/evaluation/classifier.csv",
+    params:
+        data_root=config["data"]["root"],
+        train_limit=config["data"]["train_limit"],
+        test_limit=config["data"]["test_limit"],
+        epochs=EV["classifier"]["epochs"],
+        batch_size=EV["classifier"]["batch_size"],
+        lr=EV["classifier"]["lr"],
+        min_test_accuracy=EV["min_test_accuracy"],
+        seed=config["seed"],
+        **runtime_params(),
+    log:
+        "logs/evaluation/train_classifier.log",
+    benchmark:
+        "benchmarks/evaluation/train_classifier.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=30,
+    script:
+        "../scripts/train_classifier.py"
+
+
+rule reference_metrics:
+    input:
+        classifier=CLASSIFIER,
+        mnist=MNIST_READY,
+    output:
+        REFERENCE,
+    params:
+        data_root=config["data"]["root"],
+        test_limit=config["data"]["test_limit"],
+        num_samples=EV["num_samples"],
+        min_test_accuracy=EV["min_test_accuracy"],
+        seed=config["seed"],
+        **runtime_params(),
+    log:
+        "logs/evaluation/reference_metrics.log",
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/reference_metrics.py"
+
+
+rule sample_eval:
+    input:
+        checkpoint=lambda wc: checkpoint_path(wc.gen_model, wc.epoch),
+    output:
+        "results/part_b/{gen_model}/epoch_{epoch}/eval_samples{cfg}.pt",
+    wildcard_constraints:
+        cfg=r"(_cfg\d+(\.\d+)?)?",
+    params:
+        num_samples=EV["num_samples"],
+        batch_size=EV["batch_size"],
+        guidance=lambda wc: float(wc.cfg[4:]) if wc.cfg else None,
+        num_steps=lambda wc: sampling_steps(wc.gen_model),
+        seed=config["seed"],
+        **runtime_params(),
+    log:
+        "logs/part_b/{gen_model}/epoch_{epoch}/sample_eval{cfg}.log",
+    benchmark:
+        "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample_eval{cfg}.tsv"
+    threads: 4
+    resources:
+        gpu=1,
+        mem_mb=8000,
+        runtime=120,
+    script:
+        "../scripts/sample_eval.py"
+
+
+rule sample_metrics:
+    input:
+        samples="results/part_b/{gen_model}/epoch_{epoch}/eval_samples{cfg}.pt",
+        classifier=CLASSIFIER,
+        mnist=MNIST_READY,
+    output:
+        "results/part_b/{gen_model}/epoch_{epoch}/metrics{cfg}.csv",
+    wildcard_constraints:
+        cfg=r"(_cfg\d+(\.\d+)?)?",
+    params:
+        data_root=config["data"]["root"],
+        test_limit=config["data"]["test_limit"],
+        min_test_accuracy=EV["min_test_accuracy"],
+        **runtime_params(),
+    log:
+        "logs/part_b/{gen_model}/epoch_{epoch}/sample_metrics{cfg}.log",
+    benchmark:
+        "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample_metrics{cfg}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=4000,
+        runtime=10,
+    script:
+        "../scripts/sample_metrics.py"
+
+
+def quality_models():
+    """Per generative model, what the quality_figures job reads and writes."""
+    return {
+        m: {
+            "metrics": recipes.metrics_files(config, m),
+            "outputs": recipes.quality_files(config, m),
+            "guidance": model_guidance(m),
+            "final_epoch": final_epoch(m),
+        }
+        for m in recipes.generative_models(config)
+    }
+
+
+# one job for every model's summary: each is a few small plots, cheaper than a Python start-up per figure
+rule quality_figures:
+    input:
+        metrics=[f for q in quality_models().values() for f in q["metrics"]],
+        reference=REFERENCE,
+    output:
+        [f for q in quality_models().values() for f in q["outputs"].values()],
+    params:
+        models=quality_models(),
+    log:
+        "logs/evaluation/quality_figures.log",
+    localrule: True
+    script:
+        "../scripts/quality_figures.py"

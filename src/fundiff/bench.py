@@ -1,0 +1,264 @@
+"""Training-step benchmark: the project's step against a course-style reference, in one run.
+
+    python -m fundiff.bench train [--hidden 128] [--batch 256] [--steps 10] [--warmup 2]
+                                  [--data-root data/mnist] [--synthetic] [--threads T]
+                                  [--loss-steps 60] [--json PATH] [--strict]
+
+Modes, all on the same machine, from the same initial weights (single-step denoiser recipe):
+    project     fundiff.train.train_epoch itself (whole split in memory as one float tensor,
+                seeded permutation, noise per batch, bf16 autocast + channels_last when
+                fundiff.device.resolve("auto", "auto") says so); it is timed through its
+                progress hook, so what is measured is exactly the pipeline's loop body
+    reference   the course notebook: DataLoader(MNIST(transform=ToTensor()), shuffle=True),
+                z = x + 0.5 randn_like(x), MSE(model(z), x), Adam; fp32, default layout
+    plain_bf16  the reference loop plus bf16 autocast and channels_last
+
+The modes are interleaved step by step (project, reference, plain_bf16, project, ...), so that
+load from other processes hits all of them alike. Burn-in steps are run and dropped; every
+timed step is bracketed by a synchronize (on CUDA) and time.perf_counter; the process's CPU time
+(time.process_time) is recorded beside it, since on a shared, oversubscribed machine it is the
+steadier of the two (with --threads 1 especially).
+FLOPs: the UNet at D=128 costs ~1.07 GMAC = 2.14 GFLOP forward per 28x28 image; a training
+step (forward + backward for inputs and weights) is taken as 3x that, 6.4 GFLOP per image,
+scaling as (D/128)^2 (the first and last convolutions, which scale as D, are negligible).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import data, train
+from .device import cpu_flags, cpu_model, resolve
+from .recipes import recipe as make_recipe
+
+GFLOP_PER_IMAGE_D128 = 6.4
+LOSS_CHECK = {"hidden": 16, "batch": 64, "tolerance": 0.15}
+COURSE_SINGLE_STEP = {"hidden": 128, "sigma": 0.5, "batch_size": 256, "lr": 1e-4, "epochs": 5, "lr_decay": None}
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def load_recipe(config_path: Path, hidden: int, batch: int) -> tuple[dict, int]:
+    """The single_step recipe of config/config.yaml (course values if it is missing), resized."""
+    import yaml
+
+    if config_path.exists():
+        config = yaml.safe_load(config_path.read_text())
+    else:
+        config = {"seed": 180, "data": {"train_limit": None}, "part_b": {"single_step": COURSE_SINGLE_STEP}}
+    return {**make_recipe(config, "single_step"), "hidden": hidden, "batch_size": batch}, config["seed"]
+
+
+class Uint8Images(torch.utils.data.Dataset):
+    """Synthetic stand-in for torchvision's MNIST: uint8 images, converted per item like ToTensor."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i].unsqueeze(0).float().div(255.0), int(self.labels[i])
+
+
+def load_data(args, n_synthetic: int):
+    """(uint8 images [N,28,28], int64 labels [N], per-item dataset for the DataLoader modes)."""
+    if args.synthetic:
+        g = torch.Generator().manual_seed(0)
+        images = torch.randint(0, 256, (n_synthetic, 28, 28), dtype=torch.uint8, generator=g)
+        labels = torch.randint(0, 10, (n_synthetic,), generator=g)
+        return images, labels, Uint8Images(images, labels)
+    import torchvision
+
+    root = Path(args.data_root)
+    if not (root / "MNIST" / "raw").exists():
+        print(f"MNIST not under {root}; fetching it", flush=True)
+        data.download_mnist(root, root / "mnist_manifest.json")
+    images, labels = data.load_split(root, "train")
+    ds = torchvision.datasets.MNIST(str(root), train=True, download=False, transform=torchvision.transforms.ToTensor())
+    return images, labels, ds
+
+
+def loader_step(ds, state, runtime, bf16: bool, sampler=None, losses=None):
+    """One course-style step per call: DataLoader batch, x + sigma randn_like(x), MSE, Adam."""
+    recipe = state["recipe"]
+    model = train.build_model(state).to(runtime.device)
+    if bf16:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+    shuffle = sampler is None
+    loader = torch.utils.data.DataLoader(ds, batch_size=recipe["batch_size"], shuffle=shuffle, sampler=sampler)
+    batches = iter(loader)
+
+    def step():
+        nonlocal batches
+        try:
+            x, _ = next(batches)
+        except StopIteration:
+            batches = iter(loader)
+            x, _ = next(batches)
+        x = x.to(runtime.device)
+        if bf16:
+            x = x.contiguous(memory_format=torch.channels_last)
+        z = x + recipe["sigma"] * torch.randn_like(x)
+        with torch.autocast(runtime.device.type, dtype=torch.bfloat16, enabled=bf16):
+            loss = F.mse_loss(model(z).float(), x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if losses is not None:
+            losses.append(loss.item())
+
+    return step
+
+
+def clock():
+    return time.perf_counter(), time.process_time()
+
+
+def run_interleaved(state, images, labels, runtime, others: dict, n_steps: int) -> tuple[dict, dict]:
+    """Run train_epoch for n_steps batches; after each of its steps run one step of every other mode.
+
+    Returns ({mode: [(wall s, CPU s) per step]}, train_epoch's returned checkpoint)."""
+    times = {"project": [], **{name: [] for name in others}}
+
+    def lap(name, t0):
+        sync(runtime.device)
+        times[name].append(tuple(b - a for a, b in zip(t0, clock())))
+
+    def hook(batches):
+        for i, start in zip(range(n_steps), batches):
+            sync(runtime.device)
+            t0 = clock()
+            yield start  # train_epoch does the project's step i here
+            lap("project", t0)
+            for name, step in others.items():
+                t0 = clock()
+                step()
+                lap(name, t0)
+
+    if images.shape[0] < n_steps * state["recipe"]["batch_size"]:
+        raise ValueError(f"{n_steps} steps of batch {state['recipe']['batch_size']} need more than {images.shape[0]} images")
+    new_state = train.train_epoch(state, images, labels, runtime, progress=hook)
+    return times, new_state
+
+
+def loss_check(args, images, labels, ds, runtime, seed: int, config_path: Path) -> dict:
+    """Project step vs fp32 reference from the same weights and the same data order; compare losses."""
+    recipe, _ = load_recipe(config_path, LOSS_CHECK["hidden"], LOSS_CHECK["batch"])
+    state = train.init_checkpoint(recipe, "single_step", seed)
+    x = data.to_float(images, runtime.device)
+    order = torch.randperm(x.shape[0], generator=torch.Generator().set_state(state["generator"]))
+    ref_losses = []
+    ref = loader_step(ds, state, runtime, bf16=False, sampler=order.tolist(), losses=ref_losses)
+    _, new_state = run_interleaved(state, x, labels.to(runtime.device), runtime, {"reference": ref}, args.loss_steps)
+    tail = min(10, args.loss_steps)
+    project = new_state["losses"][-tail:].mean().item()
+    reference = statistics.fmean(ref_losses[-tail:])
+    rel = abs(project - reference) / reference
+    return {"hidden": recipe["hidden"], "batch": recipe["batch_size"], "steps": args.loss_steps, "project_loss": project,
+            "reference_loss": reference, "rel_diff": rel, "comparable": rel <= LOSS_CHECK["tolerance"]}
+
+
+def bench_train(args) -> dict:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    runtime = resolve("auto", "auto")
+    recipe, seed = load_recipe(Path(args.config), args.hidden, args.batch)
+    n_steps = args.warmup + args.steps
+    images, labels, ds = load_data(args, max(n_steps * args.batch, LOSS_CHECK["batch"] * args.loss_steps))
+    flags = cpu_flags()
+    amx, gpu = "amx_bf16" in flags, runtime.device.type == "cuda"
+    hw = torch.cuda.get_device_name(runtime.device) if gpu else cpu_model()
+    print(f"machine: {hw}; cpu {cpu_model()} avx512_bf16={'avx512_bf16' in flags} amx_bf16={amx}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; project runtime: {runtime.describe()}")
+    print(f"setting: D={args.hidden}, batch {args.batch}, {args.warmup} burn-in + {args.steps} timed steps, "
+          f"{'synthetic' if args.synthetic else 'MNIST'} data", flush=True)
+
+    state = train.init_checkpoint(recipe, "single_step", seed)
+    others = {"reference": loader_step(ds, state, runtime, bf16=False), "plain_bf16": loader_step(ds, state, runtime, bf16=True)}
+    x = data.to_float(images, runtime.device)
+    times, _ = run_interleaved(state, x, labels.to(runtime.device), runtime, others, n_steps)
+
+    gflop_per_image = GFLOP_PER_IMAGE_D128 * (args.hidden / 128) ** 2
+    results = {"machine": hw, "cpu": cpu_model(), "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": amx,
+               "torch": torch.__version__, "threads": torch.get_num_threads(), "runtime": runtime.describe(),
+               "hidden": args.hidden, "batch": args.batch, "steps": args.steps, "warmup": args.warmup,
+               "synthetic": args.synthetic, "gflop_per_image": gflop_per_image, "modes": {}}
+    print(f"FLOPs assumed: {gflop_per_image:.3g} GFLOP per image per training step (6.4 at D=128, x (D/128)^2)")
+    for name, ts in times.items():
+        wall, cpu = zip(*ts[args.warmup :])
+        s = statistics.fmean(wall)
+        m = {"ms_per_step": 1e3 * s, "images_per_s": args.batch / s, "gflop_per_s": args.batch * gflop_per_image / s,
+             "ms_per_step_median": 1e3 * statistics.median(wall), "cpu_ms_per_step": 1e3 * statistics.fmean(cpu),
+             "step_ms": [1e3 * t for t, _ in ts], "step_cpu_ms": [1e3 * c for _, c in ts]}
+        results["modes"][name] = m
+        print(f"{name:>10}: {m['ms_per_step']:9.1f} ms/step {m['images_per_s']:7.1f} images/s {m['gflop_per_s']:7.1f} GFLOP/s"
+              f"  (median {m['ms_per_step_median']:.1f} ms; CPU time {m['cpu_ms_per_step']:.1f} ms/step)")
+    modes = results["modes"]
+    ratio = modes["reference"]["ms_per_step"] / modes["project"]["ms_per_step"]
+    vs_plain = modes["plain_bf16"]["ms_per_step"] / modes["project"]["ms_per_step"]
+    cpu_ratio = modes["reference"]["cpu_ms_per_step"] / modes["project"]["cpu_ms_per_step"]
+    # the same ratio step by step (each reference step ran right after a project step): robust to load
+    ratio_median = statistics.median(r[0] / p[0] for r, p in zip(times["reference"][args.warmup :], times["project"][args.warmup :]))
+    if gpu or amx:
+        bar, ok = "ratio >= 5 (GPU or AMX CPU)", ratio >= 5
+    else:
+        bar, ok = "ratio >= 2.3 and project >= plain_bf16 (CPU without AMX)", ratio >= 2.3 and vs_plain >= 1
+    results.update(ratio=ratio, ratio_step_median=ratio_median, ratio_cpu_time=cpu_ratio, ratio_vs_plain_bf16=vs_plain,
+                   bar=bar, bar_pass=ok)
+    print(f"ratio project/reference: {ratio:.2f}x throughput (median of per-step ratios {ratio_median:.2f}x, "
+          f"by CPU time {cpu_ratio:.2f}x; project/plain_bf16: {vs_plain:.2f}x)")
+    print(f"bar: {bar}: {'PASS' if ok else 'FAIL'}", flush=True)
+
+    if args.loss_steps > 0:
+        lc = loss_check(args, images, labels, ds, runtime, seed, Path(args.config))
+        results["loss_check"] = lc
+        print(f"loss check (D={lc['hidden']}, batch {lc['batch']}, {lc['steps']} steps, same weights and data order; "
+              f"mean of last {min(10, lc['steps'])} steps): project {lc['project_loss']:.5f}, reference "
+              f"{lc['reference_loss']:.5f}, relative difference {100 * lc['rel_diff']:.1f}%: "
+              f"{'comparable' if lc['comparable'] else 'NOT comparable'} (tolerance {100 * LOSS_CHECK['tolerance']:.0f}%)")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(prog="python -m fundiff.bench", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="what", required=True)
+    t = sub.add_parser("train", help="time training steps: project vs course reference vs plain bf16")
+    t.add_argument("--hidden", type=int, default=128, help="UNet width D (course: 128)")
+    t.add_argument("--batch", type=int, default=256, help="batch size (course: 256)")
+    t.add_argument("--steps", type=int, default=10, help="timed steps per mode")
+    t.add_argument("--warmup", type=int, default=2, help="burn-in steps per mode, not timed")
+    t.add_argument("--data-root", default="data/mnist", help="torchvision raw layout under <root>/MNIST/raw")
+    t.add_argument("--synthetic", action="store_true", help="random uint8 images instead of MNIST")
+    t.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    t.add_argument("--config", default="config/config.yaml", help="the single_step recipe comes from here")
+    t.add_argument("--loss-steps", type=int, default=60, help="steps of the loss comparability check (0: skip)")
+    t.add_argument("--json", help="also write the results here")
+    t.add_argument("--strict", action="store_true", help="exit 1 if the bar or the loss check fails")
+    args = p.parse_args(argv)
+    results = bench_train(args)
+    failed = not results["bar_pass"] or not results.get("loss_check", {}).get("comparable", True)
+    if args.strict and failed:
+        sys.exit(1)
+    return results
+
+
+if __name__ == "__main__":
+    main()

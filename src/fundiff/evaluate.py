@@ -1,0 +1,389 @@
+"""Measured sample quality: a small MNIST classifier and the sample metrics computed with it.
+
+The classifier (`MnistClassifier`, trained from scratch by `train_classifier`) reads 28x28 images
+in [0, 1] and exposes its penultimate layer through `features(x)`. Every metric below goes
+through it:
+
+    class-conditioned samples   accuracy against the intended label, overall and per class
+    every sample set            mean confidence of the predicted class; within-class diversity;
+                                histogram of the predicted classes and its entropy in bits (at
+                                most log2(10) = 3.32, when every digit is predicted equally often);
+                                Frechet distance to the MNIST test split in the classifier's
+                                feature space (torchmetrics' FrechetInceptionDistance with the
+                                classifier as its feature extractor: "FID" on MNIST features)
+
+Diversity is the mean pairwise L2 distance between the feature vectors of the samples of one
+class (the intended class where there is one, else the predicted class), averaged over the
+classes with at least two samples. The Frechet distance is biased upward for small sample
+sets, so it is only comparable between runs with the same number of samples; every table states
+that number. `reference_row` puts real test digits through the same code (the ceiling), and
+`check_accuracy` refuses a classifier below the configured floor, since its scores would mislead.
+Samples are clamped to [0, 1] before they are classified.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .device import Runtime
+
+log = logging.getLogger(__name__)
+
+NUM_CLASSES = 10
+MAX_ENTROPY_BITS = math.log2(NUM_CLASSES)
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+class AccuracyFloorError(RuntimeError):
+    pass
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class MnistClassifier(nn.Module):
+    """conv-BN-ReLU x2, pool, conv-BN-ReLU x2, pool, conv-BN-ReLU, pool -> 128-d features -> 10 logits.
+
+    Inputs are images [N, 1, 28, 28] in [0, 1] (normalised inside); `features` is the
+    penultimate layer (after BN and ReLU), the space of the diversity and Frechet metrics.
+    """
+
+    def __init__(self, width: int = 16, num_features: int = 128):
+        super().__init__()
+        self.width, self.num_features = width, num_features
+        w = width
+        self.body = nn.Sequential(
+            _block(1, w), _block(w, w), nn.MaxPool2d(2),  # 14x14
+            _block(w, 2 * w), _block(2 * w, 2 * w), nn.MaxPool2d(2),  # 7x7
+            _block(2 * w, 4 * w), nn.MaxPool2d(2),  # 3x3
+        )
+        self.embed = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 9, num_features, bias=False), nn.BatchNorm1d(num_features), nn.ReLU(inplace=True))
+        self.head = nn.Linear(num_features, NUM_CLASSES)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed(self.body((x - MNIST_MEAN) / MNIST_STD))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class FeatureExtractor(nn.Module):
+    """The classifier's `features` as torchmetrics' custom feature extractor: float images
+    [N, 1, 28, 28] in [0, 1] -> float64 [N, num_features] on the CPU, always in eval mode, no gradients.
+    `num_features` spares torchmetrics its dummy forward pass."""
+
+    def __init__(self, classifier: MnistClassifier, runtime: Runtime | None = None):
+        super().__init__()
+        self.classifier = classifier.eval()
+        self.num_features = classifier.num_features
+        self.runtime = runtime
+
+    def train(self, mode: bool = True) -> "FeatureExtractor":
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        param = next(self.classifier.parameters())
+        x = x.to(param.device, torch.float32).clamp(0, 1)
+        with self.runtime.autocast() if self.runtime else torch.autocast(param.device.type, enabled=False):
+            out = self.classifier.features(x)
+        return out.double().cpu()  # the metric's running sums live on the CPU
+
+
+def _as_images(x: torch.Tensor) -> torch.Tensor:
+    """uint8 [N, 28, 28] or float [N, 1, 28, 28] -> float32 [N, 1, 28, 28] in [0, 1]."""
+    if x.dtype == torch.uint8:
+        x = x.float().div(255.0)
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    return x.float().clamp(0, 1)
+
+
+def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
+    """Translate each image of [B, 1, H, W] by its own integer offset in [-max_shift, max_shift]^2 (zero fill)."""
+    if max_shift <= 0:
+        return x
+    b, _, h, w = x.shape
+    padded = F.pad(x, (max_shift,) * 4)
+    off = torch.randint(0, 2 * max_shift + 1, (2, b), generator=generator).to(x.device)
+    rows = (off[0][:, None] + torch.arange(h, device=x.device))[:, :, None]
+    cols = (off[1][:, None] + torch.arange(w, device=x.device))[:, None, :]
+    return padded[torch.arange(b, device=x.device)[:, None, None], 0, rows, cols].unsqueeze(1)
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, runtime: Runtime, batch: int = 1000) -> float:
+    probs = classify(model, images, runtime, batch=batch)["probs"]
+    return (probs.argmax(1) == labels.cpu()).double().mean().item()
+
+
+def train_classifier(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    test_images: torch.Tensor,
+    test_labels: torch.Tensor,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    runtime: Runtime,
+    width: int = 16,
+    num_features: int = 128,
+    max_shift: int = 2,
+    progress: Callable | None = None,
+) -> tuple[MnistClassifier, float]:
+    """Train an MnistClassifier on in-memory tensors; return (model in eval mode, test accuracy).
+
+    AdamW with a one-cycle learning-rate schedule peaking at `lr`; every batch is shuffled and
+    shifted by up to `max_shift` pixels with a torch.Generator seeded from `seed`, and the weights
+    are initialised from `seed` too, so the same inputs give the same classifier on the CPU.
+    """
+    x = _as_images(images).to(runtime.device)
+    y = labels.long().to(runtime.device)
+    n = x.shape[0]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = MnistClassifier(width, num_features)
+    model = model.to(runtime.device)
+    if runtime.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    generator = torch.Generator().manual_seed(seed + 1)
+    steps_per_epoch = math.ceil(n / batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=epochs * steps_per_epoch, pct_start=0.25)
+    model.train()
+    for epoch in range(epochs):
+        order = torch.randperm(n, generator=generator).to(runtime.device)
+        starts = range(0, n, batch_size)
+        total, count = 0.0, 0
+        for start in progress(starts) if progress else starts:
+            idx = order[start : start + batch_size]
+            xb = random_shift(x[idx], max_shift, generator)
+            if runtime.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with runtime.autocast():
+                logits = model(xb)
+            loss = F.cross_entropy(logits.float(), y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.item() * idx.shape[0]
+            count += idx.shape[0]
+        log.info("classifier epoch %d/%d: mean training loss %.4f", epoch + 1, epochs, total / count)
+    model.eval()
+    acc = accuracy(model, test_images, test_labels, runtime)
+    log.info("classifier test accuracy %.4f on %d images", acc, test_labels.shape[0])
+    return model, acc
+
+
+def check_accuracy(acc: float, floor: float, num_test: int | None = None) -> None:
+    """Raise AccuracyFloorError when the classifier is too weak for its metrics to mean anything."""
+    if acc < floor:
+        on = f" on {num_test} test images" if num_test else ""
+        raise AccuracyFloorError(
+            f"The evaluation classifier reached a test accuracy of {acc:.4f}{on}, below the floor "
+            f"evaluation.min_test_accuracy = {floor}. Sample metrics computed with it would be "
+            "misleading, so none are written. Raise evaluation.classifier.epochs (or adjust its lr) "
+            "in the config, or check the MNIST data (data.root, data.train_limit); lower the floor "
+            "only for toy runs."
+        )
+
+
+def save_classifier(model: MnistClassifier, path, test_accuracy: float, extra: dict | None = None) -> None:
+    from .io import save_torch
+
+    state = {"width": model.width, "num_features": model.num_features, "model": {k: v.cpu() for k, v in model.state_dict().items()}, "test_accuracy": test_accuracy, **(extra or {})}
+    save_torch(state, path)
+
+
+def load_classifier(path, runtime: Runtime | None = None, min_test_accuracy: float | None = None) -> MnistClassifier:
+    """The classifier saved by save_classifier; with `min_test_accuracy`, its stored test accuracy
+    is checked against that floor first (AccuracyFloorError), so a floor raised after training
+    cannot be slipped past."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if min_test_accuracy is not None:
+        check_accuracy(float(state["test_accuracy"]), min_test_accuracy)
+    model = MnistClassifier(state["width"], state["num_features"])
+    model.load_state_dict(state["model"])
+    model = model.eval()
+    if runtime is not None:
+        model = model.to(runtime.device)
+        if runtime.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+# ---------------------------------------------------------------------------- sample sets
+
+
+def draw_eval_samples(
+    state: dict,
+    runtime: Runtime,
+    num_samples: int,
+    batch_size: int,
+    seed: int,
+    guidance: float | None = None,
+    num_steps: int | None = None,
+    progress: Callable[[str], Callable] | None = None,
+) -> dict:
+    """`num_samples` samples of one checkpoint in batches of `batch_size` (batch b seeded with
+    seed + b). Class-conditioned models get the labels 0, 1, ..., 9, 0, ... (part_b.sample_labels),
+    which needs a `batch_size` that is a multiple of 10. `progress(desc)` returns a tqdm-like wrapper.
+    Returns {"samples": [N, 1, 28, 28] float32 in the model's range, "labels": [N] or None, ...}."""
+    from . import part_b
+
+    if state["recipe"].get("conditioning") == "class" and batch_size % 10:
+        raise ValueError(f"evaluation.batch_size must be a multiple of 10 for class-conditioned models (got {batch_size}), so the labels stay balanced")
+    samples, labels = [], []
+    starts = list(range(0, num_samples, batch_size))
+    for b, start in enumerate(starts):
+        n = min(batch_size, num_samples - start)
+        wrap = progress(f"batch {b + 1}/{len(starts)}") if progress else None
+        out = part_b.sample_checkpoint(state, runtime, n, (seed + b) % 2**63, guidance=guidance, num_steps=num_steps, progress=wrap)
+        samples.append(out["samples"].float())
+        labels.append(out["labels"])
+    labels = None if labels[0] is None else torch.cat(labels)
+    if labels is not None and not torch.equal(labels, part_b.sample_labels(num_samples)):
+        raise AssertionError("evaluation sample labels are not the balanced 0..9 sequence")
+    return {"samples": torch.cat(samples), "labels": labels, "guidance": guidance, "epoch": state["epoch"], "seed": seed, "num_steps": num_steps}
+
+
+# ---------------------------------------------------------------------------- metrics
+
+
+@torch.no_grad()
+def classify(model: MnistClassifier, images: torch.Tensor, runtime: Runtime | None = None, batch: int = 1000) -> dict:
+    """{"probs": float32 [N, 10], "features": float32 [N, F]} on the CPU, in batches; images clamped to [0, 1]."""
+    model = model.eval()
+    device = next(model.parameters()).device
+    probs, feats = [], []
+    for start in range(0, images.shape[0], batch):
+        x = _as_images(images[start : start + batch]).to(device)
+        if runtime is not None and runtime.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with runtime.autocast() if runtime else torch.autocast(device.type, enabled=False):
+            f = model.features(x)
+            logits = model.head(f)
+        probs.append(logits.float().softmax(1).cpu())
+        feats.append(f.float().cpu())
+    return {"probs": torch.cat(probs), "features": torch.cat(feats)}
+
+
+def diversity(features: torch.Tensor, groups: torch.Tensor) -> float:
+    """Mean pairwise L2 distance between features of the same group, averaged over groups of >= 2."""
+    per_group = []
+    for g in groups.unique():
+        f = features[groups == g].double()
+        k = f.shape[0]
+        if k < 2:
+            continue
+        d = torch.cdist(f, f)
+        per_group.append((d.sum() / (k * (k - 1))).item())
+    return float(np.mean(per_group)) if per_group else float("nan")
+
+
+def class_histogram(probs: torch.Tensor) -> np.ndarray:
+    """Fraction of the samples predicted as each class."""
+    counts = torch.bincount(probs.argmax(1), minlength=NUM_CLASSES).double()
+    return (counts / counts.sum()).numpy()
+
+
+def entropy_bits(fractions: np.ndarray) -> float:
+    p = np.asarray(fractions, dtype=np.float64)
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: a single class gives 0.0, not -0.0
+
+
+def conditional_metrics(probs: torch.Tensor, features: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Accuracy against the intended labels (overall and per class), confidence, diversity."""
+    labels = labels.cpu().long()
+    pred = probs.argmax(1)
+    correct = (pred == labels).double()
+    out = {
+        "accuracy": correct.mean().item(),
+        "mean_confidence": probs.max(1).values.double().mean().item(),
+        "diversity": diversity(features, labels),
+    }
+    for k in range(NUM_CLASSES):
+        mask = labels == k
+        out[f"acc_{k}"] = correct[mask].mean().item() if mask.any() else float("nan")
+    return out
+
+
+def unconditional_metrics(probs: torch.Tensor, features: torch.Tensor) -> dict:
+    """Predicted-class histogram and its entropy in bits, confidence, diversity within predicted classes."""
+    hist = class_histogram(probs)
+    out = {
+        "mean_confidence": probs.max(1).values.double().mean().item(),
+        "diversity": diversity(features, probs.argmax(1)),
+        "class_entropy_bits": entropy_bits(hist),
+    }
+    out.update({f"frac_{k}": float(hist[k]) for k in range(NUM_CLASSES)})
+    return out
+
+
+def frechet_distance(model: MnistClassifier, real: torch.Tensor, fake: torch.Tensor, runtime: Runtime | None = None, batch: int = 1000) -> float:
+    """Frechet distance between the classifier-feature Gaussians of `real` and `fake` images
+    (torchmetrics' FrechetInceptionDistance with the classifier as its feature network, float64)."""
+    from torchmetrics.image.fid import FrechetInceptionDistance  # slow import: only the metric jobs pay it
+
+    metric = FrechetInceptionDistance(feature=FeatureExtractor(model, runtime), normalize=True, input_img_size=(1, 28, 28))
+    for imgs, real_flag in ((real, True), (fake, False)):
+        for start in range(0, imgs.shape[0], batch):
+            metric.update(_as_images(imgs[start : start + batch]), real=real_flag)
+    return float(metric.compute())
+
+
+COLUMNS = (
+    ["model", "edition", "epoch", "guidance", "num_samples", "accuracy", "mean_confidence", "diversity", "class_entropy_bits", "frechet_distance", "fd_reference_images"]
+    + [f"acc_{k}" for k in range(NUM_CLASSES)]
+    + [f"frac_{k}" for k in range(NUM_CLASSES)]
+)
+
+
+def sample_metrics(model: MnistClassifier, samples: torch.Tensor, labels: torch.Tensor | None, reference: torch.Tensor, runtime: Runtime | None = None) -> dict:
+    """Every metric of one sample set: conditional ones when `labels` (the intended classes) are
+    given, the histogram and entropy always, and the Frechet distance to `reference` images.
+    Keys are COLUMNS minus the identifying ones (model, edition, epoch, guidance)."""
+    samples = _as_images(samples)
+    out = classify(model, samples, runtime)
+    row = {"num_samples": samples.shape[0], "accuracy": float("nan")}
+    row.update({f"acc_{k}": float("nan") for k in range(NUM_CLASSES)})
+    row.update(unconditional_metrics(out["probs"], out["features"]))
+    if labels is not None:
+        row.update(conditional_metrics(out["probs"], out["features"], labels))
+    row["frechet_distance"] = frechet_distance(model, reference, samples, runtime)
+    row["fd_reference_images"] = reference.shape[0]
+    return row
+
+
+def metrics_frame(rows: list[dict]):
+    """A pandas DataFrame of the rows in COLUMNS order (missing entries empty)."""
+    import pandas as pd  # not needed by the sampling jobs
+
+    return pd.DataFrame(rows).reindex(columns=COLUMNS)
+
+
+def reference_row(model: MnistClassifier, images: torch.Tensor, labels: torch.Tensor, num_samples: int, seed: int, runtime: Runtime | None = None) -> dict:
+    """The same metrics for real test digits, the ceiling the samples are compared with.
+
+    The test images are split in two halves by a seeded permutation; `num_samples` digits of the
+    first half (at most half the split) play the samples, with their true labels as the intended
+    ones, and the second half is the Frechet reference.
+    """
+    images = _as_images(images)
+    perm = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
+    half = images.shape[0] // 2
+    pick, rest = perm[: min(num_samples, half)], perm[half:]
+    row = sample_metrics(model, images[pick], labels[pick], images[rest], runtime)
+    row.update(model="MNIST test digits", edition="real", epoch=float("nan"), guidance=float("nan"))
+    return row

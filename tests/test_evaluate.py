@@ -1,0 +1,176 @@
+"""Sample evaluation: the MNIST classifier, its accuracy floor, the sample metrics and the targets."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from fundiff import data, device, evaluate, part_b, recipes, train
+
+REPO = Path(__file__).resolve().parents[1]
+SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+RUNTIME = device.resolve("cpu", "auto")  # bf16 autocast where the CPU has it: 2-3x faster training
+NUM_EVAL = 2000  # test digits used by the cheaper checks
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_root):
+    train_x, train_y = data.load_split(mnist_root, "train", limit=20_000)
+    test_x, test_y = data.load_split(mnist_root, "test")
+    return {"train": (train_x, train_y), "test": (data.to_float(test_x), test_y)}
+
+
+@pytest.fixture(scope="session")
+def classifier(mnist):
+    """Trained once per session at a fraction of the pipeline's cost: 20k images, one epoch, no
+    augmentation (~10 s); about 98.7 % on the 10k test digits (the pipeline's reaches ~99.5 %)."""
+    (x, y), (tx, ty) = mnist["train"], mnist["test"]
+    model, acc = evaluate.train_classifier(x, y, tx, ty, seed=0, epochs=1, batch_size=64, lr=3e-3, runtime=RUNTIME, max_shift=0)
+    return model, acc
+
+
+def test_real_test_digits_score_as_real_digits(classifier, mnist):
+    model, acc = classifier
+    tx, ty = mnist["test"]
+    assert acc >= 0.98
+    row = evaluate.sample_metrics(model, tx, ty, tx[:NUM_EVAL], RUNTIME)  # all 10k test digits as "samples"
+    assert row["accuracy"] >= 0.98 and row["accuracy"] == pytest.approx(acc, abs=1e-9)
+    assert all(row[f"acc_{k}"] >= 0.95 for k in range(10))
+    assert row["mean_confidence"] > 0.9
+    assert row["class_entropy_bits"] == pytest.approx(math.log2(10), abs=0.05)
+    assert sum(row[f"frac_{k}"] for k in range(10)) == pytest.approx(1.0)
+    assert row["diversity"] > 0 and row["num_samples"] == 10_000 and row["fd_reference_images"] == NUM_EVAL
+    assert 0 <= row["frechet_distance"] < 5
+    assert set(row) | {"model", "edition", "epoch", "guidance"} == set(evaluate.COLUMNS)
+
+
+def test_pure_noise_scores_near_chance(classifier):
+    model, _ = classifier
+    noise = torch.rand(500, 1, 28, 28, generator=torch.Generator().manual_seed(1))
+    labels = part_b.sample_labels(500)
+    out = evaluate.classify(model, noise, RUNTIME)
+    assert out["probs"].shape == (500, 10) and out["features"].shape == (500, model.num_features)
+    row = evaluate.conditional_metrics(out["probs"], out["features"], labels)
+    assert 0.0 <= row["accuracy"] <= 0.3
+    unc = evaluate.unconditional_metrics(out["probs"], out["features"])
+    fracs = [unc[f"frac_{k}"] for k in range(10)]
+    assert sum(fracs) == pytest.approx(1.0) and all(0 <= f <= 1 for f in fracs)
+    assert 0.0 <= unc["class_entropy_bits"] <= evaluate.MAX_ENTROPY_BITS + 1e-9
+    assert unc["class_entropy_bits"] == pytest.approx(evaluate.entropy_bits(fracs))
+
+
+def test_frechet_distance_is_zero_on_itself_and_grows_with_noise(classifier, mnist):
+    model, _ = classifier
+    real = mnist["test"][0][:NUM_EVAL]
+    g = torch.Generator().manual_seed(2)
+    same = evaluate.frechet_distance(model, real, real, RUNTIME)
+    noisy = [evaluate.frechet_distance(model, real, real + s * torch.randn(real.shape, generator=g), RUNTIME) for s in (0.1, 0.3, 0.6)]
+    assert abs(same) < 1e-2 * noisy[0]
+    assert noisy[0] < noisy[1] < noisy[2], noisy
+
+
+def test_accuracy_floor_stops_a_broken_classifier(tmp_path, mnist):
+    tx, ty = mnist["test"]
+    broken = evaluate.MnistClassifier()
+    with torch.no_grad():  # constant logits: every image is a 0
+        broken.head.weight.zero_()
+        broken.head.bias.copy_(torch.eye(10)[0])
+    broken.eval()
+    acc = evaluate.accuracy(broken, tx[:1000], ty[:1000], RUNTIME)
+    assert acc == pytest.approx((ty[:1000] == 0).float().mean().item())
+    assert acc < 0.2
+    with pytest.raises(evaluate.AccuracyFloorError) as err:
+        evaluate.check_accuracy(acc, 0.99, 1000)
+    text = str(err.value)
+    for word in (f"{acc:.4f}", "0.99", "evaluation.min_test_accuracy", "evaluation.classifier.epochs", "MNIST data"):
+        assert word in text, word
+    evaluate.check_accuracy(0.995, 0.99)  # above the floor: no error
+    # a saved classifier is checked again when loaded under a (raised) floor
+    evaluate.save_classifier(broken, tmp_path / "clf.pt", acc)
+    with pytest.raises(evaluate.AccuracyFloorError):
+        evaluate.load_classifier(tmp_path / "clf.pt", min_test_accuracy=0.99)
+    assert isinstance(evaluate.load_classifier(tmp_path / "clf.pt", min_test_accuracy=0.0), evaluate.MnistClassifier)
+
+
+def test_metric_helpers():
+    assert evaluate.entropy_bits([0.1] * 10) == pytest.approx(math.log2(10))
+    single = evaluate.entropy_bits([1.0] + [0.0] * 9)
+    assert single == 0.0 and math.copysign(1, single) == 1  # not -0.0 in the CSV
+    # two groups: {0, 3} at distance 3; {0, 4, 4} pairs 4, 4, 0 -> mean 8/3
+    feats = torch.tensor([[0.0], [3.0], [0.0], [4.0], [4.0], [9.0]])
+    groups = torch.tensor([0, 0, 1, 1, 1, 2])  # group 2 has one sample and is skipped
+    assert evaluate.diversity(feats, groups) == pytest.approx((3 + 8 / 3) / 2)
+    shifted = evaluate.random_shift(torch.ones(4, 1, 28, 28), 2, torch.Generator().manual_seed(0))
+    assert shifted.shape == (4, 1, 28, 28) and shifted.max() == 1 and shifted.min() >= 0
+
+
+def test_metrics_frame_columns():
+    row = {"model": "ddpm/time_cond", "edition": "ddpm", "epoch": 1, "guidance": None, "num_samples": 10, "frac_3": 1.0}
+    frame = evaluate.metrics_frame([row])
+    assert list(frame.columns) == evaluate.COLUMNS
+    assert list(frame.columns[:10]) == ["model", "edition", "epoch", "guidance", "num_samples", "accuracy", "mean_confidence", "diversity", "class_entropy_bits", "frechet_distance"]
+    assert [f"acc_{k}" for k in range(10)] + [f"frac_{k}" for k in range(10)] == list(frame.columns[-20:])
+    assert pd.isna(frame.accuracy.iloc[0]) and frame.frac_3.iloc[0] == 1.0
+
+
+@pytest.mark.parametrize("model", ["ddpm/class_cond", "flow/time_cond"])
+def test_eval_samples_are_batched_seeded_and_balanced(model):
+    r = recipes.recipe(SMOKE, model)
+    r.update(hidden=4)
+    state = train.init_checkpoint(r, model, seed=0)
+    steps = recipes.sampling_steps(SMOKE, model) if model.startswith("flow/") else None
+    guidance = 5.0 if "class" in model else None
+    fp32 = device.resolve("cpu", "fp32")
+    out = evaluate.draw_eval_samples(state, fp32, 30, 10, seed=7, guidance=guidance, num_steps=steps)
+    assert out["samples"].shape == (30, 1, 28, 28) and out["epoch"] == 0
+    if "class" in model:
+        assert torch.equal(out["labels"], part_b.sample_labels(30))
+        with pytest.raises(ValueError, match="multiple of 10"):
+            evaluate.draw_eval_samples(state, fp32, 30, 15, seed=7, guidance=guidance, num_steps=steps)
+    else:
+        assert out["labels"] is None
+    again = evaluate.draw_eval_samples(state, fp32, 30, 10, seed=7, guidance=guidance, num_steps=steps)
+    assert torch.equal(out["samples"], again["samples"])
+    # batch b is the single run seeded with seed + b
+    second = part_b.sample_checkpoint(state, fp32, 10, 8, guidance=guidance, num_steps=steps)["samples"]
+    assert torch.equal(out["samples"][10:20], second)
+
+
+def test_evaluation_targets_follow_the_sample_grids():
+    for cfg in (SMOKE, DEFAULT):
+        targets = recipes.evaluation_targets(cfg)
+        assert targets[:2] == ["results/evaluation/classifier.csv", "results/evaluation/reference_metrics.csv"]
+        assert len(targets) == len(set(targets))
+        for model in recipes.generative_models(cfg):
+            grids = recipes.sample_files(cfg, model)
+            metrics = recipes.metrics_files(cfg, model)
+            assert [p.replace("samples", "metrics").replace(".png", ".csv") for p in grids] == metrics
+            assert set(metrics) <= set(targets)
+            assert f"results/part_b/{model}/metrics.csv" in targets and f"results/part_b/{model}/quality_vs_epoch.png" in targets
+            m = recipes.model_settings(cfg, model)
+            assert (f"results/part_b/{model}/per_class_accuracy.png" in targets) == ("guidance" in m)
+            assert (f"results/part_b/{model}/guidance_tradeoff.png" in targets) == bool(m.get("guidance_sweep"))
+    assert "results/part_b/ddpm/class_cond/epoch_020/metrics_cfg7.csv" in recipes.evaluation_targets(DEFAULT)
+    assert "results/part_b/ddpm/time_cond/epoch_015/metrics.csv" in recipes.evaluation_targets(DEFAULT)
+
+
+def test_evaluation_config_schema(tmp_path):
+    from snakemake.utils import validate
+
+    schema = str(REPO / "config" / "schema.yaml")
+    cfg = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+    del cfg["evaluation"]
+    validate(cfg, schema)  # the section is optional; defaults fill in
+    assert cfg["evaluation"] == {"num_samples": 1000, "batch_size": 500, "min_test_accuracy": 0.99, "classifier": {"epochs": 2, "batch_size": 128, "lr": 3e-3}}
+    assert DEFAULT["evaluation"] == cfg["evaluation"]  # config.yaml states the defaults
+    for bad in ({"num_samples": 45}, {"batch_size": 25}, {"min_test_accuracy": 1.5}, {"classifier": {"epochs": 0}}, {"samples": 10}):
+        cfg = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
+        cfg["evaluation"].update(bad)
+        with pytest.raises(Exception):
+            validate(cfg, schema)
