@@ -141,7 +141,13 @@ rule quality_figures:
         metrics=[f for q in quality_models().values() for f in q["metrics"]],
         reference=REFERENCE,
     output:
-        [f for q in quality_models().values() for f in q["outputs"].values()],
+        [
+            report(f, caption="../report/captions/evaluation.rst", category="Evaluation", subcategory=m)
+            if f.endswith(".png")
+            else f
+            for m, q in quality_models().items()
+            for f in q["outputs"].values()
+        ],
     params:
         models=quality_models(),
     log:

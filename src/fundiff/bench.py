@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -156,6 +157,11 @@ def run_interleaved(state, images, labels, runtime, others: dict, n_steps: int) 
     return times, new_state
 
 
+def paired_ratio(times, other: str, warmup: int) -> float:
+    """Median over steps of (other's wall time / the project's step just before it)."""
+    return statistics.median(o[0] / p[0] for o, p in zip(times[other][warmup:], times["project"][warmup:]))
+
+
 def loss_check(args, images, labels, ds, runtime, seed: int, config_path: Path) -> dict:
     """Project step vs fp32 reference from the same weights and the same data order; compare losses."""
     recipe, _ = load_recipe(config_path, LOSS_CHECK["hidden"], LOSS_CHECK["batch"])
@@ -186,7 +192,8 @@ def bench_train(args) -> dict:
     print(f"machine: {hw}; cpu {cpu_model()} avx512_bf16={'avx512_bf16' in flags} amx_bf16={amx}")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; project runtime: {runtime.describe()}")
     print(f"setting: D={args.hidden}, batch {args.batch}, {args.warmup} burn-in + {args.steps} timed steps, "
-          f"{'synthetic' if args.synthetic else 'MNIST'} data", flush=True)
+          f"{'synthetic' if args.synthetic else 'MNIST'} data; load average at the start "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
 
     state = train.init_checkpoint(recipe, "single_step", seed)
     others = {"reference": loader_step(ds, state, runtime, bf16=False), "plain_bf16": loader_step(ds, state, runtime, bf16=True)}
@@ -213,15 +220,19 @@ def bench_train(args) -> dict:
     vs_plain = modes["plain_bf16"]["ms_per_step"] / modes["project"]["ms_per_step"]
     cpu_ratio = modes["reference"]["cpu_ms_per_step"] / modes["project"]["cpu_ms_per_step"]
     # the same ratio step by step (each reference step ran right after a project step): robust to load
-    ratio_median = statistics.median(r[0] / p[0] for r, p in zip(times["reference"][args.warmup :], times["project"][args.warmup :]))
+    ratio_median = paired_ratio(times, "reference", args.warmup)
+    plain_median = paired_ratio(times, "plain_bf16", args.warmup)
+    # the bar is judged on the paired per-step medians, which a burst of load from elsewhere cannot swing
     if gpu or amx:
-        bar, ok = "ratio >= 5 (GPU or AMX CPU)", ratio >= 5
+        bar, ok = "median per-step ratio >= 5 (GPU or AMX CPU)", ratio_median >= 5
     else:
-        bar, ok = "ratio >= 2.3 and project >= plain_bf16 (CPU without AMX)", ratio >= 2.3 and vs_plain >= 1
+        bar = "median per-step ratio >= 2.3 and project >= plain_bf16 (CPU without AMX)"
+        ok = ratio_median >= 2.3 and plain_median >= 1
     results.update(ratio=ratio, ratio_step_median=ratio_median, ratio_cpu_time=cpu_ratio, ratio_vs_plain_bf16=vs_plain,
-                   bar=bar, bar_pass=ok)
+                   ratio_vs_plain_bf16_step_median=plain_median, bar=bar, bar_pass=ok, load_average=os.getloadavg())
     print(f"ratio project/reference: {ratio:.2f}x throughput (median of per-step ratios {ratio_median:.2f}x, "
-          f"by CPU time {cpu_ratio:.2f}x; project/plain_bf16: {vs_plain:.2f}x)")
+          f"by CPU time {cpu_ratio:.2f}x); project/plain_bf16: {vs_plain:.2f}x (per-step median {plain_median:.2f}x)")
+    print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     print(f"bar: {bar}: {'PASS' if ok else 'FAIL'}", flush=True)
 
     if args.loss_steps > 0:
