@@ -52,19 +52,19 @@ def quality(model):
 
 
 def final_quality(model):
-    """The metrics row of the final epoch at the model's own guidance."""
+    """The metrics row of the last evaluated epoch (the final one unless show_epochs leaves it out)
+    at the model's own guidance."""
     m = recipes.model_settings(config, model)
-    table = pd.read_csv(root / model / "metrics.csv")
-    rows = table[table.epoch == m["epochs"]]
+    rows = pd.read_csv(root / model / "metrics.csv")
     if "guidance" in m:
         rows = rows[(rows.guidance - m["guidance"]).abs() < 1e-9]
-    return rows.iloc[0]
+    return rows.sort_values("epoch").iloc[-1]
 
 
 def glance():
     """Results at a glance: final loss per model, the denoiser's test MSE, the final samples' scores."""
     ss = pb["single_step"]
-    last = ss["show_epochs"][-1]
+    last = max(ss["show_epochs"])
     tm = pd.read_csv(epoch_file("single_step", last, "test_metrics.csv"))
     tm = tm[(tm.image == "denoised") & ((tm.sigma - ss["sigma"]).abs() < 1e-9)]
     rows = []
@@ -75,15 +75,16 @@ def glance():
             row[f"test MSE at σ = {ss['sigma']:g} (epoch {last})"] = float(tm.mse.iloc[0])
         if "/" in model:
             q = final_quality(model)
-            row.update({"γ": q.guidance, "classifier accuracy": q.accuracy, "class entropy (bits)": q.class_entropy_bits, "Frechet distance": q.frechet_distance, "samples scored": int(q.num_samples)})
+            row.update({"scored after epoch": int(q.epoch), "γ": q.guidance, "classifier accuracy": q.accuracy, "class entropy (bits)": q.class_entropy_bits, "Frechet distance": q.frechet_distance, "samples scored": int(q.num_samples)})
         rows.append(row)
     clf = pd.read_csv(Path("results/evaluation/classifier.csv")).iloc[0].to_dict()
     bench = Path("benchmarks/evaluation/train_classifier.tsv")  # the wall time stays out of results/ (byte-identical reruns)
     clf["seconds"] = float(pd.read_csv(bench, sep="\t")["s"].iloc[0]) if bench.exists() else None
     ref = pd.read_csv(Path("results/evaluation/reference_metrics.csv"))
     frame = pd.DataFrame(rows)
-    if "samples scored" in frame:
-        frame["samples scored"] = [None if pd.isna(v) else int(v) for v in frame["samples scored"]]  # 1000, not 1e+03; blank, not <NA>
+    for col in ("scored after epoch", "samples scored"):  # 1000, not 1e+03; blank, not <NA>
+        if col in frame:
+            frame[col] = [None if pd.isna(v) else int(v) for v in frame[col]]
     return {
         "table": html_table(frame),
         "classifier": clf,
