@@ -115,6 +115,21 @@ def test_smoke_run_end_to_end(smoke_dir):
                     assert im.n_frames == cfg["part_b"]["gif_frames"]
         elif path.suffix == ".csv":
             assert len(pd.read_csv(path)) > 0
+    # measured sample quality: the classifier passed its floor, one metrics row per sample set
+    from fundiff import evaluate
+
+    for rel in recipes.evaluation_targets(cfg):
+        assert (tmp_path / rel).is_file(), rel
+    clf = pd.read_csv(tmp_path / "results/evaluation/classifier.csv")
+    assert len(clf) == 1 and clf.test_accuracy[0] >= cfg["evaluation"]["min_test_accuracy"]
+    for model in recipes.generative_models(cfg):
+        class_model = "guidance" in recipes.model_settings(cfg, model)
+        for rel in recipes.metrics_files(cfg, model):
+            row = pd.read_csv(tmp_path / rel)
+            assert list(row.columns) == evaluate.COLUMNS and len(row) == 1 and row.model[0] == model
+            assert row[[f"frac_{k}" for k in range(10)]].sum(axis=1)[0] == pytest.approx(1)
+            assert 0 <= row.class_entropy_bits[0] <= 3.33 and row.frechet_distance[0] >= -1e-6
+            assert (0 <= row.accuracy[0] <= 1) if class_model else row.accuracy.isna().all()
     # no temporary leftovers under any final name
     assert not list((tmp_path / "results").rglob(".*.tmp*"))
     # the losses CSV covers every epoch; the test metrics cover every sigma for both images
