@@ -29,7 +29,7 @@ MNIST_READY = f"{config['data']['root']}/mnist_manifest.json"
 
 
 def all_targets():
-    return recipes.part_b_targets(config) + recipes.evaluation_targets(config) + recipes.part_a_targets(config) + ["results/report/index.html"]
+    return recipes.part_b_targets(config) + recipes.evaluation_targets(config) + recipes.part_a_targets(config, PART_A_MODEL) + ["results/report/index.html"]
 
 
 def checkpoint_path(model, epoch):

@@ -1,34 +1,130 @@
 # Part A: the course's sampling experiments, run on the model chosen once at DAG build
-# (part_a.model; `auto` picks DeepFloyd IF only where it is available and built, else the
-# final class-conditioned MNIST DDPM of Part B). Every rule reads that model's checkpoint:
-#   final ddpm/class_cond checkpoint -> part_a_noising, part_a_iterative, part_a_sample,
-#   part_a_sdedit, part_a_text_edit, part_a_inpaint, part_a_anagram, part_a_hybrid
+# (part_a.model; `auto` picks DeepFloyd IF where its weights are cached or a token is set, else
+# the final class-conditioned MNIST DDPM of Part B; `tiny` is DeepFloyd's code path on tiny
+# random IF models built offline). Every experiment rule reads the chosen model's files:
+#   deepfloyd: fetch_deepfloyd -> manifest; tiny: build_tiny_deepfloyd -> manifest
+#              manifest -> embed_prompts (T5 only, once) -> prompt embeddings
+#              manifest + embeddings -> part_a_setup (section 0, stage I + II) and every rule below
+#   mnist:     final ddpm/class_cond checkpoint -> every rule below
+#   part_a_noising, part_a_iterative, part_a_sample, part_a_sdedit, part_a_text_edit,
+#   part_a_inpaint, part_a_illusion (anagram, hybrid)
 
 from snakemake.logging import logger
 
 PA = config["part_a"]
-PART_A_MODEL, PART_A_REASON = recipes.choose_part_a_model(PA["model"], PA["stage1_repo"])
+DF = PA["deepfloyd"]
+PART_A_MODEL, PART_A_REASON = recipes.choose_part_a_model(PA["model"], DF["stage1_repo"], DF["cache_dir"])
 logger.info(f"Part A runs on the {PART_A_MODEL} model ({PART_A_REASON}).")
-PART_A_CHECKPOINT = final_checkpoint("ddpm/class_cond")
+PART_A_SECTION = recipes.part_a_section(config, PART_A_MODEL)
+DEEPFLOYD_MANIFEST = f"resources/deepfloyd/{PART_A_MODEL}_manifest.json"
+PROMPT_EMBEDS = f"resources/deepfloyd/{PART_A_MODEL}_prompt_embeds.pt"
+
+
+def part_a_model_inputs():
+    """What every experiment job loads: the MNIST checkpoint, or the manifest and embeddings."""
+    if PART_A_MODEL == "mnist":
+        return {"checkpoint": final_checkpoint("ddpm/class_cond"), "mnist": MNIST_READY}
+    return {"manifest": DEEPFLOYD_MANIFEST, "embeds": PROMPT_EMBEDS}
 
 
 def part_a_params():
-    return {"pa": PA, "seed": config["seed"], "data_root": config["data"]["root"], "base_dir": workflow.basedir, **runtime_params()}
+    return {"model": PART_A_MODEL, "pa": PA, "seed": config["seed"], "data_root": config["data"]["root"], "base_dir": workflow.basedir, **runtime_params()}
 
 
 def part_a_image_files():
     """Image files Part A reads (relative paths are relative to the workflow folder)."""
-    files = [spec["file"] for spec in PA["mnist"]["images"].values() if "file" in spec]
+    files = [spec.get("file", spec.get("source", "")) for spec in PART_A_SECTION["images"].values()]
+    files += [e["mask"] for e in PART_A_SECTION["inpaint"] if "mask" in e]
+    files = [f for f in files if f and not f.startswith(("skimage:", "http://", "https://", "file:"))]
     return [f if Path(f).is_absolute() else str(Path(workflow.basedir) / f) for f in files]
 
 
-PART_A_RESOURCES = {"gpu": 1, "mem_mb": 4000, "runtime": 30}
+PART_A_RESOURCES = {"gpu": 1, "mem_mb": 4000 if PART_A_MODEL in ("mnist", "tiny") else 32000, "runtime": 30 if PART_A_MODEL in ("mnist", "tiny") else 120}
+
+
+rule fetch_deepfloyd:
+    output:
+        "resources/deepfloyd/deepfloyd_manifest.json",
+    params:
+        repos={"stage1": DF["stage1_repo"], "stage2": DF["stage2_repo"]},
+        cache_dir=DF["cache_dir"],
+    log:
+        "logs/part_a/fetch_deepfloyd.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    script:
+        "../scripts/fetch_deepfloyd.py"
+
+
+rule build_tiny_deepfloyd:
+    output:
+        "resources/deepfloyd/tiny_manifest.json",
+    params:
+        repos={"stage1": DF["stage1_repo"], "stage2": DF["stage2_repo"]},
+        cache_dir=DF.get("tiny_cache", "resources/hf_tiny"),
+        seed=config["seed"],
+    log:
+        "logs/part_a/build_tiny_deepfloyd.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/build_tiny_deepfloyd.py"
+
+
+rule embed_prompts:
+    input:
+        manifest="resources/deepfloyd/{df_model}_manifest.json",
+    output:
+        "resources/deepfloyd/{df_model}_prompt_embeds.pt",
+    wildcard_constraints:
+        df_model="deepfloyd|tiny",
+    params:
+        prompts=recipes.deepfloyd_prompts(config),
+        **runtime_params(),
+    log:
+        "logs/part_a/{df_model}_embed_prompts.log",
+    benchmark:
+        "benchmarks/part_a/{df_model}_embed_prompts.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=24000,
+        runtime=30,
+    script:
+        "../scripts/embed_prompts.py"
+
+
+rule part_a_setup:
+    input:
+        **part_a_model_inputs(),
+    output:
+        png=report(
+            "results/part_a/setup/steps_{steps}.png",
+            caption="../report/captions/part_a.rst",
+            category="Part A",
+        ),
+    wildcard_constraints:
+        steps=r"\d{3}",
+    params:
+        **part_a_params(),
+    log:
+        "logs/part_a/setup/steps_{steps}.log",
+    benchmark:
+        "benchmarks/part_a/setup/steps_{steps}.tsv"
+    threads: 2
+    resources:
+        **PART_A_RESOURCES,
+    script:
+        "../scripts/part_a_setup.py"
 
 
 rule part_a_noising:
     input:
-        checkpoint=PART_A_CHECKPOINT,
-        mnist=MNIST_READY,
+        **part_a_model_inputs(),
         images=part_a_image_files(),
     output:
         png=report(
@@ -50,8 +146,7 @@ rule part_a_noising:
 
 rule part_a_iterative:
     input:
-        checkpoint=PART_A_CHECKPOINT,
-        mnist=MNIST_READY,
+        **part_a_model_inputs(),
         images=part_a_image_files(),
     output:
         png=report(
@@ -75,7 +170,7 @@ rule part_a_iterative:
 
 rule part_a_sample:
     input:
-        checkpoint=PART_A_CHECKPOINT,
+        **part_a_model_inputs(),
     output:
         png=report(
             "results/part_a/samples{cfg}.png",
@@ -101,8 +196,7 @@ rule part_a_sample:
 
 rule part_a_sdedit:
     input:
-        checkpoint=PART_A_CHECKPOINT,
-        mnist=MNIST_READY,
+        **part_a_model_inputs(),
         images=part_a_image_files(),
     output:
         png=report(
@@ -125,8 +219,7 @@ rule part_a_sdedit:
 
 rule part_a_text_edit:
     input:
-        checkpoint=PART_A_CHECKPOINT,
-        mnist=MNIST_READY,
+        **part_a_model_inputs(),
         images=part_a_image_files(),
     output:
         png=report(
@@ -147,8 +240,7 @@ rule part_a_text_edit:
 
 rule part_a_inpaint:
     input:
-        checkpoint=PART_A_CHECKPOINT,
-        mnist=MNIST_READY,
+        **part_a_model_inputs(),
         images=part_a_image_files(),
     output:
         png=report(
@@ -169,7 +261,7 @@ rule part_a_inpaint:
 
 rule part_a_illusion:
     input:
-        checkpoint=PART_A_CHECKPOINT,
+        **part_a_model_inputs(),
     output:
         png=report(
             "results/part_a/{kind}/{index}.png",

@@ -3,7 +3,7 @@
 
 rule render_report:
     input:
-        figures=recipes.part_b_targets(config) + recipes.part_a_targets(config),
+        figures=recipes.part_b_targets(config) + recipes.part_a_targets(config, PART_A_MODEL),
         evaluation=recipes.evaluation_targets(config),
         checkpoints=[final_checkpoint(m) for m in recipes.models(config)],
         templates=sorted(str(p) for p in Path(workflow.basedir, "report", "templates").glob("*")),

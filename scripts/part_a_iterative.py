@@ -9,14 +9,14 @@ from fundiff.scriptutil import setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
-ctx = part_a.Context(train.load_checkpoint(snakemake.input.checkpoint), p.pa, p.data_root, runtime, p.base_dir)
+ctx = part_a.open_context(p.model, snakemake.input, p, runtime)
 generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_a/iterative"))
 x0 = ctx.image("test")
 i_start = p.pa["iterative_i_start"]
 t = ctx.timesteps[i_start]
 x_t = samplers.forward(x0, t, ctx.abar, torch.randn(x0.shape, generator=generator))
 eps_fn = ctx.eps_fn(ctx.generic, None)
-final, trace = samplers.iterative_denoise(eps_fn, x_t, ctx.timesteps, i_start, ctx.abar, generator=generator, keep_every=p.pa["keep_every"])
+final, trace = samplers.iterative_denoise(eps_fn, x_t, ctx.timesteps, i_start, ctx.abar, generator=generator, keep_every=p.pa["keep_every"], threshold=ctx.threshold)
 ctx.log_calls("iterative denoising", len(ctx.timesteps) - 1 - i_start, 1)
 one = samplers.one_step(eps_fn, x_t, t, ctx.abar)
 k, s = ctx.blur
@@ -24,12 +24,12 @@ blurred = samplers.blur(x_t, k, s)
 progression = torch.cat([x_t] + [x for _, x in trace.kept])
 labels = [f"t={t}"] + [f"t={ctx.timesteps[i]}" for i, _ in trace.kept]
 figures.image_table(
-    [progression, torch.cat([x0, final, one, blurred])],
+    [ctx.display(progression), ctx.display(torch.cat([x0, final, one, blurred]))],
     snakemake.output.png,
     row_labels=["progression", "comparison"],
     col_labels=labels,
     title=f"row 2: clean, iterative, one-step, blur (k={k}, σ={s:.2f}); start i_start={i_start} (t={t})",
 )
-records = [{"estimate": n, **part_a.image_metrics(img, x0)} for n, img in (("noisy", x_t), ("iterative", final), ("one-step", one), ("gaussian blur", blurred))]
+records = [{"estimate": n, **part_a.image_metrics(ctx.display(img), ctx.display(x0))} for n, img in (("noisy", x_t), ("iterative", final), ("one-step", one), ("gaussian blur", blurred))]
 with atomic_path(snakemake.output.csv) as tmp:
     pd.DataFrame(records).assign(i_start=i_start, model_t=t).to_csv(tmp, index=False, float_format="%.4f")

@@ -9,7 +9,7 @@ from fundiff.scriptutil import setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
-ctx = part_a.Context(train.load_checkpoint(snakemake.input.checkpoint), p.pa, p.data_root, runtime, p.base_dir)
+ctx = part_a.open_context(p.model, snakemake.input, p, runtime)
 generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_a/noising"))
 x0 = ctx.image("test")
 eps_fn = ctx.eps_fn(ctx.generic, None)
@@ -20,10 +20,10 @@ for t_ref in p.pa["forward_t"]:
     x_t = samplers.forward(x0, t, ctx.abar, torch.randn(x0.shape, generator=generator))
     blurred = samplers.blur(x_t, k, s)
     estimate = samplers.one_step(eps_fn, x_t, t, ctx.abar)
-    rows.append(torch.cat([x0, x_t, blurred, estimate]))
+    rows.append(ctx.display(torch.cat([x0, x_t, blurred, estimate])))
     labels.append(f"t = {t_ref}\n(model t = {t})")
     for name, img in (("noisy", x_t), ("gaussian blur", blurred), ("one-step", estimate)):
-        records.append({"t": t_ref, "model_t": t, "estimate": name, **part_a.image_metrics(img, x0)})
+        records.append({"t": t_ref, "model_t": t, "estimate": name, **part_a.image_metrics(ctx.display(img), ctx.display(x0))})
 ctx.log_calls("one-step estimates", len(rows), len(rows))
 figures.image_table(rows, snakemake.output.png, row_labels=labels, col_labels=["clean", "noisy x_t", f"blur k={k} σ={s:.2f}", "one-step x̂0"])
 with atomic_path(snakemake.output.csv) as tmp:

@@ -8,15 +8,22 @@ from fundiff.scriptutil import setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
-ctx = part_a.Context(train.load_checkpoint(snakemake.input.checkpoint), p.pa, p.data_root, runtime, p.base_dir)
+ctx = part_a.open_context(p.model, snakemake.input, p, runtime)
 generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_a/samples"))  # same noise for every gamma
 if p.guidance is None:  # 1.5: the generic prompt, no guidance
     prompts = [ctx.m.get("generic_prompt", "")] * p.pa["num_samples"]
 else:  # 1.6: each configured prompt with classifier-free guidance
     prompts = list(ctx.m["sample_prompts"])
-cond = part_a.prompt_condition(prompts)
-x = torch.randn((len(prompts), 1, 28, 28), generator=generator)
-out, _ = samplers.iterative_denoise(ctx.eps_fn(cond, p.guidance), x, ctx.timesteps, 0, ctx.abar, generator=generator)
+cond = ctx.condition(prompts)
+x = ctx.noise(len(prompts), generator)
+out, _ = samplers.iterative_denoise(ctx.eps_fn(cond, p.guidance), x, ctx.timesteps, 0, ctx.abar, generator=generator, threshold=ctx.threshold)
 ctx.log_calls("sampling", len(ctx.timesteps) - 1, len(prompts))
-save_torch({"samples": out, "prompts": prompts, "guidance": p.guidance}, snakemake.output.tensors)
-figures.image_table([out], snakemake.output.png, col_labels=[q or "(no prompt)" for q in prompts])
+record = {"samples": out, "prompts": prompts, "guidance": p.guidance}
+rows, row_labels = [ctx.display(out)], ["64 px (stage I)" if p.model != "mnist" else "28 px"]
+if p.model != "mnist" and ctx.m.get("upsample"):  # stage II: 256 px, same prompts, seeded
+    generator2 = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_a/samples/stage2"))
+    record["upsampled"] = ctx.upsample(out.clamp(-1, 1), prompts, generator2, steps=min(ctx.m["num_inference_steps"]))
+    rows.append(ctx.display(record["upsampled"]))
+    row_labels.append("256 px (stage II)")
+save_torch(record, snakemake.output.tensors)
+figures.image_table(rows, snakemake.output.png, row_labels=row_labels if len(rows) > 1 else (), col_labels=[q or "(no prompt)" for q in prompts], cell=0.9 if len(rows) == 1 else 1.6)

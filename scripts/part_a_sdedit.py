@@ -7,19 +7,19 @@ from fundiff.scriptutil import setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
-ctx = part_a.Context(train.load_checkpoint(snakemake.input.checkpoint), p.pa, p.data_root, runtime, p.base_dir)
+ctx = part_a.open_context(p.model, snakemake.input, p, runtime)
 if "index" in snakemake.wildcards.keys():  # text-conditioned edit
     edit = ctx.m["text_edits"][int(snakemake.wildcards.index)]
     name, prompt = edit["image"], edit["prompt"]
 else:
     name, prompt = snakemake.wildcards.image, ctx.m.get("generic_prompt", "")
 x0 = ctx.image(name)
-eps_fn = ctx.eps_fn(part_a.prompt_condition([prompt]), p.pa["cfg_scale"])
+eps_fn = ctx.eps_fn(ctx.condition([prompt]), p.pa["cfg_scale"])
 results = []
 for i_start in p.pa["sdedit_i_starts"]:
     generator = torch.Generator().manual_seed(train.stream_seed(p.seed, f"part_a/sdedit/{name}/{prompt}/{i_start}"))
-    out, _ = samplers.sdedit(eps_fn, x0, ctx.timesteps, i_start, ctx.abar, generator)
+    out, _ = samplers.sdedit(eps_fn, x0, ctx.timesteps, i_start, ctx.abar, generator, threshold=ctx.threshold)
     results.append(out)
 ctx.log_calls(f"SDEdit of {name}", sum(len(ctx.timesteps) - 1 - i for i in p.pa["sdedit_i_starts"]), len(results))
 labels = [f"i_start={i}\n(t={ctx.timesteps[i]})" for i in p.pa["sdedit_i_starts"]] + ["original"]
-figures.image_table([torch.cat(results + [x0])], snakemake.output.png, col_labels=labels, title=f"{name}, prompt {prompt!r}, CFG γ={p.pa['cfg_scale']:g}")
+figures.image_table([ctx.display(torch.cat(results + [x0]))], snakemake.output.png, col_labels=labels, title=f"{name}, prompt {prompt!r}, CFG γ={p.pa['cfg_scale']:g}")

@@ -116,19 +116,24 @@ metrics = pd.concat([pd.read_csv(epoch_file("single_step", e, "test_metrics.csv"
 wide = metrics.pivot_table(index=["epoch", "sigma"], columns="image", values=["mse", "psnr_db", "ssim"]).reset_index()
 wide.columns = ["epoch", "σ", "MSE denoised", "MSE noisy", "PSNR denoised (dB)", "PSNR noisy (dB)", "SSIM denoised", "SSIM noisy"]
 models = recipes.models(config)
-pa, pam = config["part_a"], config["part_a"]["mnist"]
+pa = config["part_a"]
+pam = recipes.part_a_section(config, snakemake.params.part_a_model)
+is_mnist = snakemake.params.part_a_model == "mnist"
 ra = Path("results/part_a")
 part_a = {
     "model": snakemake.params.part_a_model,
     "reason": snakemake.params.part_a_reason,
-    "timesteps": recipes.scaled_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"], pb["ddpm"]["num_steps"]),
+    "timesteps": recipes.scaled_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"], pb["ddpm"]["num_steps"]) if is_mnist else list(range(pa["timesteps"]["start"], -1, -pa["timesteps"]["stride"])),
+    "setup": [] if is_mnist else [(n, asset(ra / "setup" / f"steps_{n:03d}.png")) for n in pam["num_inference_steps"]],
+    "generic_prompt": pam.get("generic_prompt", "") or "(empty: unconditional)",
+    "upsampled": not is_mnist and pam.get("upsample", False),
     "noising": asset(ra / "noising.png"),
     "noising_table": csv_table(ra / "denoise_metrics.csv"),
     "iterative": asset(ra / "iterative.png"),
     "iterative_table": csv_table(ra / "iterative_metrics.csv"),
     "samples": asset(ra / "samples.png"),
     "cfg": [(g, asset(ra / f"samples_cfg{recipes.fmt_gamma(g)}.png")) for g in sorted({pa["cfg_scale"], *pa["cfg_sweep"]})],
-    "sdedit": [(name, asset(ra / "sdedit" / f"{name}.png"), "file" in pam["images"][name]) for name in pam["sdedit_images"]],
+    "sdedit": [(name, asset(ra / "sdedit" / f"{name}.png"), ("file" in pam["images"][name] or pam["images"][name].get("kind", "photo") != "photo")) for name in pam["sdedit_images"]],
     "text_edits": [(e, asset(ra / "text_edit" / f"{i:02d}.png")) for i, e in enumerate(pam["text_edits"])],
     "inpaint": [(e, asset(ra / "inpaint" / f"{i:02d}.png")) for i, e in enumerate(pam["inpaint"])],
     "anagrams": [(e, asset(ra / "anagram" / f"{i:02d}.png")) for i, e in enumerate(pam["anagrams"])],

@@ -223,21 +223,21 @@ def test_auto_choice(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
     model, why = recipes.choose_part_a_model("auto", repo)
     assert model == "mnist" and "not in the local Hugging Face cache" in why
-    # a fake cached DeepFloyd: chosen when the backend is built, reported otherwise
+    # a fake cached DeepFloyd: chosen
     fake = tmp_path / "model_index.json"
     fake.write_text("{}")
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: str(fake))
-    assert recipes.choose_part_a_model("auto", repo, backend_built=True)[0] == "deepfloyd"
-    model, why = recipes.choose_part_a_model("auto", repo, backend_built=False)
-    assert model == "mnist" and "not built" in why
+    assert recipes.choose_part_a_model("auto", repo) == ("deepfloyd", f"{repo} is in the local Hugging Face cache")
     # a token alone also counts
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_xxx")
-    assert recipes.choose_part_a_model("auto", repo, backend_built=True) == ("deepfloyd", "a Hugging Face token is configured")
-    # explicit choices never fall back
-    assert recipes.choose_part_a_model("mnist", repo)[0] == "mnist"
-    with pytest.raises(ConfigError, match="not part of this version"):
-        recipes.choose_part_a_model("deepfloyd", repo, backend_built=False)
+    assert recipes.choose_part_a_model("auto", repo) == ("deepfloyd", "a Hugging Face token is configured")
+    # explicit choices never fall back, whatever is cached
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
+    for model in ("mnist", "deepfloyd", "tiny"):
+        assert recipes.choose_part_a_model(model, repo) == (model, "set explicitly in the config")
+    with pytest.raises(ConfigError, match="must be one of"):
+        recipes.choose_part_a_model("imagen", repo)
 
 
 def test_shipped_part_a_configs_check():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from pathlib import Path
 from typing import Sequence
 
@@ -33,7 +35,7 @@ def image_table(
     title: str = "",
     cell: float = 0.9,
 ) -> None:
-    """A table of grey images: rows[i] is [K, 1, H, W] in [0, 1] (clipped), one row per entry."""
+    """A table of images: rows[i] is [K, 1 or 3, H, W] in [0, 1] (clipped), one row per entry."""
     n_rows, n_cols = len(rows), max(r.shape[0] for r in rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols + (1.2 if row_labels else 0), cell * n_rows + (0.4 if title else 0)), squeeze=False)
     for i, row in enumerate(rows):
@@ -44,9 +46,13 @@ def image_table(
             for spine in ax.spines.values():
                 spine.set_visible(False)
             if j < row.shape[0]:
-                ax.imshow(row[j, 0].detach().float().clamp(0, 1).cpu().numpy(), cmap="gray", vmin=0, vmax=1)
+                img = row[j].detach().float().clamp(0, 1).cpu()
+                if img.shape[0] == 3:  # colour (DeepFloyd), height x width x channel for matplotlib
+                    ax.imshow(img.permute(1, 2, 0).numpy(), interpolation="nearest")
+                else:
+                    ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
             if i == 0 and j < len(col_labels):
-                ax.set_title(col_labels[j], fontsize=8)
+                ax.set_title(textwrap.fill(col_labels[j], width=max(12, int(cell * 18))), fontsize=8)
             if j == 0 and i < len(row_labels):
                 ax.set_ylabel(row_labels[i], fontsize=8, rotation=0, ha="right", va="center")
     fig.tight_layout(pad=0.2)

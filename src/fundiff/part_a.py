@@ -1,8 +1,9 @@
-"""Part A's model side: which model runs Part A, and the MNIST model behind Part A's interface.
+"""Part A's model side: the models behind Part A's interface and the inputs of its experiments.
 
 Part A's samplers (`fundiff.samplers`) take a model `model(x, t, cond) -> (eps, var)`, a table
-of abar_t, a timestep list and conditions. This module supplies them for the `mnist` option:
-the final class-conditioned DDPM of Part B, with digit classes as prompts.
+of abar_t, a timestep list and conditions. A `Context` supplies them: `DeepFloydContext` for
+DeepFloyd IF stage I (and its tiny offline stand-in), `MnistContext` for the `mnist` option,
+the final class-conditioned DDPM of Part B with digit classes as prompts.
 
 Scaling rule from DeepFloyd (T = 1000) to the MNIST model (T_m = part_b.ddpm.num_steps):
 every timestep t (strided list, forward-process t values) becomes round(t * T_m / 1000); the
@@ -137,20 +138,80 @@ def one_hot(k: int) -> torch.Tensor:
 
 
 class Context:
-    """Everything a Part A experiment on the MNIST model needs, built from the config."""
+    """What every Part A experiment needs, whatever the model: the model callable, the strided
+    timesteps and abar table, conditions for prompts, input images, and conversions for figures.
+
+    Subclasses: MnistContext (Part B's class-conditioned DDPM) and DeepFloydContext (IF stage I).
+    """
+
+    model: object
+    timesteps: list[int]
+    abar: torch.Tensor
+    shape: tuple[int, int, int]  # C, H, W of the model's images
+    m: dict  # the model's section of part_a (images, prompts, pairs)
+
+    def condition(self, prompts: list[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def image(self, name: str) -> torch.Tensor:
+        """Input `name` as [1, C, H, W] in the model's value range."""
+        raise NotImplementedError
+
+    def display(self, x: torch.Tensor) -> torch.Tensor:
+        """Model range -> [0, 1] for figures and metrics."""
+        return x
+
+    def scaled(self, t: int) -> int:
+        return t
+
+    def noise(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return torch.randn((n, *self.shape), generator=generator)
+
+    def mask(self, entry: dict) -> torch.Tensor:
+        """The inpainting hole of an entry as [1, 1, H, W] (1 = fill): a rectangle or a mask file."""
+        size = self.shape[-1]
+        if "rect" in entry:
+            return rect_mask(entry["rect"], size=size)
+        return load_mask(self._base_dir / entry["mask"], size)
+
+    @property
+    def uncond(self) -> torch.Tensor:
+        return self.condition([""])
+
+    @property
+    def generic(self) -> torch.Tensor:
+        return self.condition([self.m.get("generic_prompt", "")])
+
+    def eps_fn(self, cond: torch.Tensor, guidance: float | None):
+        from .samplers import guided
+
+        return guided(self.model, cond, self.uncond, guidance)
+
+    def log_calls(self, what: str, steps: int, images: int) -> None:
+        """The UNet forward calls so far, against the denoising steps they served (one batched call per step is the bar)."""
+        calls = self.model.calls
+        log.info("%s: %d UNet calls for %d denoising steps (%.2f calls per step; %d images per call on average, %d images)",
+                 what, calls, steps, calls / max(1, steps), self.model.images // max(1, calls), images)
+
+
+class MnistContext(Context):
+    """Part A on the MNIST model: digit prompts, 28x28 grey images in [0, 1], timesteps scaled from T=1000."""
 
     def __init__(self, state: dict, pa: dict, data_root: str, runtime: Runtime, base_dir: str | Path = "."):
         self.model = MnistModel(state, runtime)
         self.pa, self.m = pa, pa["mnist"]
         self.timesteps = recipes.scaled_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"], self.model.num_steps)
         self.abar = self.model.alphas_cumprod
-        self.uncond = torch.zeros(1, 10)
-        self.generic = prompt_condition([self.m.get("generic_prompt", "")])
+        self.shape = (1, 28, 28)
         self.blur = scale_kernel(pa["blur"]["kernel_size"], pa["blur"]["sigma"])
         self.hybrid_blur = scale_kernel(pa["hybrid_blur"]["kernel_size"], pa["hybrid_blur"]["sigma"])
+        self.threshold = None  # the MNIST model predicts no variance and was trained on [0, 1]
         self._test_images = None
         self._data_root = data_root
         self._base_dir = Path(base_dir)
+
+    def condition(self, prompts: list[str]) -> torch.Tensor:
+        return prompt_condition(prompts)
 
     def scaled(self, t: int) -> int:
         return recipes.scale_t(t, self.model.num_steps)
@@ -163,19 +224,154 @@ class Context:
             self._test_images = data.load_split(self._data_root, "test")[0]
         return test_digit(self._test_images, spec["mnist_test"])
 
-    def eps_fn(self, cond: torch.Tensor, guidance: float | None):
-        from .samplers import guided
 
-        return guided(self.model, cond, self.uncond, guidance)
+class DeepFloydContext(Context):
+    """Part A on DeepFloyd IF stage I (or its tiny stand-in): T5 embeddings as conditions,
+    64x64 colour images in [-1, 1], the course's strided schedule on T = 1000."""
 
-    def log_calls(self, what: str, steps: int, images: int) -> None:
-        log.info("%s: %d UNet calls for %d denoising steps (%d images per call on average, %d images)", what, self.model.calls, steps, self.model.images // max(1, self.model.calls), images)
+    def __init__(self, manifest_path: str | Path, embeds_path: str | Path, pa: dict, runtime: Runtime, base_dir: str | Path = "."):
+        from . import deepfloyd
+        from .samplers import strided_timesteps
+
+        manifest = deepfloyd.read_manifest(manifest_path)
+        self.manifest = manifest
+        self.runtime = runtime
+        self.pa, self.m = pa, pa["deepfloyd"]
+        self.pipe = deepfloyd.load_pipeline(manifest, "stage1", runtime.device, self.m.get("cpu_offload", False))
+        self.model = deepfloyd.IFModel(self.pipe.unet, runtime.device)
+        self.abar = self.pipe.scheduler.alphas_cumprod.float().cpu()
+        self.timesteps = strided_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"])
+        self.shape = (3, 64, 64)
+        self.blur = (pa["blur"]["kernel_size"], pa["blur"]["sigma"])
+        self.hybrid_blur = (pa["hybrid_blur"]["kernel_size"], pa["hybrid_blur"]["sigma"])
+        cfg = self.pipe.scheduler.config
+        self.threshold = (cfg.dynamic_thresholding_ratio, cfg.sample_max_value) if pa.get("threshold_x0") else None
+        self.embeds = torch.load(embeds_path, map_location="cpu", weights_only=True)
+        self._base_dir = Path(base_dir)
+        self._stage2 = None
+
+    def condition(self, prompts: list[str]) -> torch.Tensor:
+        missing = [p for p in prompts if p not in self.embeds]
+        if missing:
+            raise KeyError(f"no T5 embedding for prompts {missing}: embed_prompts encodes the prompts of part_a.deepfloyd; rerun it after changing them")
+        return torch.cat([self.embeds[p] for p in prompts])
+
+    def display(self, x: torch.Tensor) -> torch.Tensor:
+        return (x + 1.0) / 2.0
+
+    def image(self, name: str) -> torch.Tensor:
+        spec = self.m["images"][name]
+        return load_rgb(spec, self._base_dir) * 2.0 - 1.0
+
+    def upsample(self, images: torch.Tensor, prompts: list[str], generator: torch.Generator, steps: int = 20) -> torch.Tensor:
+        """Stage II (256 px) of 64 px images in [-1, 1], with CFG from precomputed embeddings."""
+        from . import deepfloyd
+
+        if self._stage2 is None:
+            self._stage2 = deepfloyd.load_pipeline(self.manifest, "stage2", self.runtime.device, self.m.get("cpu_offload", False))
+        dev = self.runtime.device
+        out = self._stage2(image=images.to(dev, self._stage2.unet.dtype), prompt_embeds=self.condition(prompts).to(dev),
+                           negative_prompt_embeds=self.uncond.expand(len(prompts), -1, -1).to(dev),
+                           num_inference_steps=steps, generator=generator, output_type="pt").images
+        return out.float().cpu()
+
+
+def open_context(model: str, inputs, params, runtime: Runtime) -> Context:
+    """The Context of the chosen Part A model from a job's inputs and params."""
+    if model == "mnist":
+        from .train import load_checkpoint
+
+        return MnistContext(load_checkpoint(inputs.checkpoint), params.pa, params.data_root, runtime, params.base_dir)
+    return DeepFloydContext(inputs.manifest, inputs.embeds, params.pa, runtime, params.base_dir)
+
+
+# ---------------------------------------------------------------- colour inputs (DeepFloyd)
+
+
+def _read_source(spec: dict, base_dir: Path):
+    """A PIL image from a repo file, a scikit-image photo, or a URL checked against its sha256."""
+    import hashlib
+    import io
+    import urllib.request
+
+    from PIL import Image, UnidentifiedImageError
+
+    source = spec["source"]
+    if source.startswith("skimage:"):
+        import skimage.data
+
+        name = source.split(":", 1)[1]
+        loader = getattr(skimage.data, name, None)
+        if loader is None or not callable(loader):
+            raise ValueError(f"Part A input {source!r}: scikit-image has no photo called {name!r} (try astronaut, chelsea, coffee, rocket).")
+        return Image.fromarray(loader())
+    if source.startswith(("http://", "https://", "file:")):
+        try:
+            with urllib.request.urlopen(source, timeout=60) as response:
+                payload = response.read()
+        except OSError as err:
+            raise ValueError(f"Part A input {source} could not be downloaded ({err}). Check the URL or use a local file.") from err
+        digest = hashlib.sha256(payload).hexdigest()
+        if digest != spec.get("sha256"):
+            raise ValueError(f"Part A input {source} has sha256 {digest}, not the configured {spec.get('sha256')}: the file changed or the download is incomplete.")
+        blob = io.BytesIO(payload)
+    else:
+        path = Path(source) if Path(source).is_absolute() else base_dir / source
+        if not path.is_file():
+            raise FileNotFoundError(f"Part A input image {path} does not exist. Fix its source in part_a.deepfloyd.images of the config.")
+        blob = path
+    try:
+        im = Image.open(blob)
+        im.load()
+        return im
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"Part A input image {source} cannot be read ({err}); it is corrupt or not an image. Replace the file.") from err
+
+
+def load_rgb(spec: dict, base_dir: str | Path = ".", size: int = 64) -> torch.Tensor:
+    """A configured colour input as [1, 3, size, size] in [0, 1]: crop (default the central square), then resize."""
+    from PIL import Image
+
+    im = _read_source(spec, Path(base_dir)).convert("RGB")
+    w, h = im.size
+    if "crop" in spec:
+        y0, y1, x0, x1 = spec["crop"]
+        if y1 > h or x1 > w:
+            raise ValueError(f"Part A input {spec['source']}: crop {spec['crop']} (rows y0:y1, columns x0:x1) goes past the {w}x{h} image.")
+    else:
+        side = min(w, h)
+        y0, x0 = (h - side) // 2, (w - side) // 2
+        y1, x1 = y0 + side, x0 + side
+    im = im.crop((x0, y0, x1, y1)).resize((size, size), Image.LANCZOS)
+    x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).float().div(255)
+    return x.reshape(size, size, 3).permute(2, 0, 1).unsqueeze(0).contiguous()
+
+
+def load_mask(path: Path, size: int) -> torch.Tensor:
+    """A mask file (white = hole) as [1, 1, size, size]; it must already be size x size."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise FileNotFoundError(f"inpainting mask {path} does not exist. Fix part_a.deepfloyd.inpaint in the config.")
+    try:
+        with Image.open(path) as im:
+            im = im.convert("L")
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"inpainting mask {path} cannot be read ({err}).") from err
+    if im.size != (size, size):
+        raise ValueError(f"inpainting mask {path} is {im.size[0]}x{im.size[1]}, but the images are {size}x{size}: resize the mask (white = the hole).")
+    x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).float().reshape(1, 1, size, size)
+    mask = (x > 127).float()
+    if mask.sum() == 0:
+        raise ValueError(f"inpainting mask {path} has no white pixel: nothing to fill.")
+    return mask
 
 
 def image_metrics(estimate: torch.Tensor, clean: torch.Tensor) -> dict:
-    """PSNR (dB) and SSIM of an estimate against the clean image, with scikit-image, on [0, 1]."""
+    """PSNR (dB) and SSIM of an estimate against the clean image ([1, C, H, W] in [0, 1]), with scikit-image."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    a = clean[0, 0].clamp(0, 1).double().numpy()
-    b = estimate[0, 0].clamp(0, 1).double().numpy()
-    return {"psnr_db": peak_signal_noise_ratio(a, b, data_range=1.0), "ssim": structural_similarity(a, b, data_range=1.0)}
+    a = clean[0].clamp(0, 1).double().numpy()
+    b = estimate[0].clamp(0, 1).double().numpy()
+    ssim = structural_similarity(a, b, data_range=1.0, channel_axis=0) if a.shape[0] > 1 else structural_similarity(a[0], b[0], data_range=1.0)
+    return {"psnr_db": peak_signal_noise_ratio(a, b, data_range=1.0), "ssim": ssim}

@@ -146,16 +146,14 @@ def part_b_targets(config: dict) -> list[str]:
 
 # ---------------------------------------------------------------- Part A: which model runs it
 
-PART_A_MODELS = ("auto", "deepfloyd", "mnist")
-# Part A on DeepFloyd IF (issue 3) is not built yet; until it is, `auto` never picks it.
-DEEPFLOYD_BACKEND_BUILT = False
+PART_A_MODELS = ("auto", "deepfloyd", "tiny", "mnist")
 
 
-def deepfloyd_available(stage1_repo: str) -> tuple[bool, str]:
+def deepfloyd_available(stage1_repo: str, cache_dir: str | None = None) -> tuple[bool, str]:
     """(available, why): stage-I weights in the local Hugging Face cache, or a token configured."""
     from huggingface_hub import get_token, try_to_load_from_cache
 
-    cached = try_to_load_from_cache(stage1_repo, "model_index.json")
+    cached = try_to_load_from_cache(stage1_repo, "model_index.json", cache_dir=cache_dir)
     if isinstance(cached, str):
         return True, f"{stage1_repo} is in the local Hugging Face cache"
     if get_token():
@@ -163,34 +161,28 @@ def deepfloyd_available(stage1_repo: str) -> tuple[bool, str]:
     return False, f"{stage1_repo} is not in the local Hugging Face cache and no Hugging Face token is set"
 
 
-def choose_part_a_model(requested: str, stage1_repo: str, backend_built: bool = DEEPFLOYD_BACKEND_BUILT) -> tuple[str, str]:
+def choose_part_a_model(requested: str, stage1_repo: str, cache_dir: str | None = None) -> tuple[str, str]:
     """Resolve `part_a.model` once, at DAG build: (model, reason). `deepfloyd` never falls back."""
     if requested not in PART_A_MODELS:
         raise ConfigError(f"part_a.model must be one of {PART_A_MODELS}, got {requested!r}")
-    if requested == "deepfloyd":
-        if not backend_built:
-            raise ConfigError(
-                "part_a.model is deepfloyd, but Part A on DeepFloyd IF is not part of this version of "
-                "the pipeline yet. Set part_a.model to auto or mnist to run Part A on the MNIST model."
-            )
-        return "deepfloyd", "set explicitly in the config"
-    if requested == "mnist":
-        return "mnist", "set explicitly in the config"
-    available, why = deepfloyd_available(stage1_repo)
-    if available and backend_built:
-        return "deepfloyd", why
-    if available:
-        return "mnist", why + ", but Part A on DeepFloyd IF is not built in this version"
-    return "mnist", why
+    if requested != "auto":
+        return requested, "set explicitly in the config"
+    available, why = deepfloyd_available(stage1_repo, cache_dir)
+    return ("deepfloyd" if available else "mnist"), why
 
 
-def part_a_images(config: dict) -> list[str]:
-    return list(config["part_a"]["mnist"]["images"])
+def part_a_section(config: dict, model: str) -> dict:
+    """The inputs and prompts of the chosen Part A model: part_a.mnist, or part_a.deepfloyd (deepfloyd, tiny)."""
+    return config["part_a"]["mnist" if model == "mnist" else "deepfloyd"]
 
 
-def part_a_targets(config: dict) -> list[str]:
-    """Every Part A file (the MNIST model's inputs; the same names serve any Part A model)."""
-    pa, m = config["part_a"], config["part_a"]["mnist"]
+def part_a_images(config: dict, model: str = "mnist") -> list[str]:
+    return list(part_a_section(config, model)["images"])
+
+
+def part_a_targets(config: dict, model: str = "mnist") -> list[str]:
+    """Every Part A file; the same names serve every Part A model (DeepFloyd adds section 0)."""
+    pa, m = config["part_a"], part_a_section(config, model)
     root = "results/part_a"
     out = [f"{root}/noising.png", f"{root}/denoise_metrics.csv", f"{root}/iterative.png", f"{root}/iterative_metrics.csv", f"{root}/samples.png"]
     out += [f"{root}/samples_cfg{fmt_gamma(g)}.png" for g in sorted({pa["cfg_scale"], *pa["cfg_sweep"]})]
@@ -199,6 +191,8 @@ def part_a_targets(config: dict) -> list[str]:
     out += [f"{root}/inpaint/{i:02d}.png" for i in range(len(m["inpaint"]))]
     out += [f"{root}/anagram/{i:02d}.png" for i in range(len(m["anagrams"]))]
     out += [f"{root}/hybrid/{i:02d}.png" for i in range(len(m["hybrids"]))]
+    if model != "mnist":
+        out += [f"{root}/setup/steps_{n:03d}.png" for n in m["num_inference_steps"]]
     return out
 
 
@@ -234,30 +228,57 @@ def scaled_timesteps(start: int, stride: int, num_steps: int) -> list[int]:
     return scaled
 
 
+def _check_references(section: dict, where: str) -> None:
+    names = set(section["images"])
+    used = list(section["sdedit_images"]) + [e["image"] for e in section["text_edits"] + section["inpaint"]]
+    unknown = sorted({n for n in used if n not in names})
+    if unknown:
+        raise ConfigError(f"{where} refers to images {unknown} that {where}.images does not define (defined: {sorted(names)}).")
+
+
+def _check_rects(section: dict, where: str, size: int) -> None:
+    for entry in section["inpaint"]:
+        if "rect" not in entry:
+            continue
+        y0, y1, x0, x1 = entry["rect"]
+        if not (y0 < y1 <= size and x0 < x1 <= size):
+            raise ConfigError(f"{where}.inpaint rectangle {entry['rect']} for {entry['image']!r} must have y0 < y1 <= {size} and x0 < x1 <= {size} (rows y0:y1, columns x0:x1 of the {size}x{size} image).")
+
+
 def check_part_a(config: dict) -> None:
-    pa, m = config["part_a"], config["part_a"]["mnist"]
-    steps = scaled_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"], config["part_b"]["ddpm"]["num_steps"])
-    last = len(steps) - 2
-    for key, values in (("iterative_i_start", [pa["iterative_i_start"]]), ("sdedit_i_starts", pa["sdedit_i_starts"])):
-        bad = [v for v in values if v > last]
-        if bad:
-            raise ConfigError(f"part_a.{key} has {bad}, but the strided schedule has {len(steps)} timesteps: use positions 0..{last}.")
+    pa, m, d = config["part_a"], config["part_a"]["mnist"], config["part_a"]["deepfloyd"]
+    for name, steps in (("MNIST", scaled_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"], config["part_b"]["ddpm"]["num_steps"])),
+                        ("DeepFloyd", list(range(pa["timesteps"]["start"], -1, -pa["timesteps"]["stride"])))):
+        last = len(steps) - 2
+        for key, values in (("iterative_i_start", [pa["iterative_i_start"]]), ("sdedit_i_starts", pa["sdedit_i_starts"])):
+            bad = [v for v in values if v > last]
+            if bad:
+                raise ConfigError(f"part_a.{key} has {bad}, but the strided schedule has {len(steps)} timesteps on the {name} model: use positions 0..{last}.")
     for key in ("blur", "hybrid_blur"):
         if pa[key]["kernel_size"] % 2 == 0:
             raise ConfigError(f"part_a.{key}.kernel_size must be odd, got {pa[key]['kernel_size']}.")
-    names = set(m["images"])
-    used = list(m["sdedit_images"]) + [e["image"] for e in m["text_edits"] + m["inpaint"]]
-    unknown = sorted({n for n in used if n not in names})
-    if unknown:
-        raise ConfigError(f"part_a.mnist refers to images {unknown} that part_a.mnist.images does not define (defined: {sorted(names)}).")
+    _check_references(m, "part_a.mnist")
+    _check_references(d, "part_a.deepfloyd")
     prompts = [m.get("generic_prompt", "")] + m["sample_prompts"] + [e["prompt"] for e in m["text_edits"]]
     prompts += [p for e in m["anagrams"] for p in (e["upright"], e["flipped"])] + [p for e in m["hybrids"] for p in (e["low"], e["high"])]
     for prompt in prompts:
         prompt_to_class(prompt)
-    for entry in m["inpaint"]:
-        y0, y1, x0, x1 = entry["rect"]
-        if not (y0 < y1 and x0 < x1):
-            raise ConfigError(f"part_a.mnist.inpaint rectangle {entry['rect']} for {entry['image']!r} must have y0 < y1 and x0 < x1 (rows y0:y1, columns x0:x1 of the 28x28 image).")
+    _check_rects(m, "part_a.mnist", 28)
+    _check_rects(d, "part_a.deepfloyd", 64)
+    for name, spec in d["images"].items():
+        source = spec["source"]
+        if source.startswith(("http://", "https://", "file:")) and "sha256" not in spec:
+            raise ConfigError(f"part_a.deepfloyd.images.{name}: a URL source needs its sha256 (so a changed or truncated download is caught).")
+        if "crop" in spec and not (spec["crop"][0] < spec["crop"][1] and spec["crop"][2] < spec["crop"][3]):
+            raise ConfigError(f"part_a.deepfloyd.images.{name}.crop {spec['crop']} must have y0 < y1 and x0 < x1.")
+
+
+def deepfloyd_prompts(config: dict) -> list[str]:
+    """Every prompt Part A on DeepFloyd uses (embed_prompts encodes these plus the empty prompt)."""
+    d = config["part_a"]["deepfloyd"]
+    prompts = [d["generic_prompt"], *d["setup_prompts"], *d["sample_prompts"], *(e["prompt"] for e in d["text_edits"])]
+    prompts += [p for e in d["anagrams"] for p in (e["upright"], e["flipped"])] + [p for e in d["hybrids"] for p in (e["low"], e["high"])]
+    return list(dict.fromkeys(prompts))
 
 
 # ---------------------------------------------------------------- evaluation: measured sample quality
