@@ -33,8 +33,11 @@ else:
     k, s = ctx.hybrid_blur
     low = samplers.blur(shown, k, s)
     # what a viewer far away sees: the image shrunk to a quarter of its width
-    small = torch.nn.functional.interpolate(shown, scale_factor=0.25, mode="area")
-    small = torch.nn.functional.pad(small, [shown.shape[-1] * 3 // 8] * 4, value=1.0)
+    size = shown.shape[-1]
+    small = torch.nn.functional.interpolate(shown, size=size // 4, mode="area")
+    before = (size - size // 4) // 2
+    after = size - size // 4 - before
+    small = torch.nn.functional.pad(small, [before, after, before, after], value=1.0)
     views, labels = torch.cat([shown, low, shown - low + 0.5, small]), ["hybrid", f"low-pass ({prompts[0]!r})", f"high-pass + 0.5 ({prompts[1]!r})", "seen from afar"]
 save_torch({"image": out, "views": views, "prompts": prompts, "kind": kind}, snakemake.output.tensors)
 figures.image_table([views], snakemake.output.png, col_labels=labels, cell=1.4 if p.model == "mnist" else 2.0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 
@@ -42,6 +45,9 @@ def smoke_dir(tmp_path_factory):
     from a second thread)."""
     from .test_workflow import snakemake
 
+    reuse = os.environ.get("FUNDIFF_REUSE_SMOKE_DIR")  # development only: a finished smoke run to test against
+    if reuse:
+        return Path(reuse)
     workdir = tmp_path_factory.mktemp("smoke")
     snakemake(workdir, "--cores", "2", "--max-threads", "1")
     return workdir
