@@ -260,3 +260,46 @@ def test_fetch_rule_offline_fails_clearly_and_leaves_nothing(tmp_path):
     log = (tmp_path / "logs/part_a/fetch_deepfloyd.log").read_text()
     assert "not in the local Hugging Face cache" in log
     assert "hf_SECRET" not in log and "hf_SECRET" not in out
+
+
+def test_rgb_inputs_odd_modes_are_converted_with_a_note(tmp_path, caplog):
+    import logging
+
+    import numpy as np
+
+    caplog.set_level(logging.INFO, logger="fundiff")
+    # RGBA: transparency composited on white
+    rgba = tmp_path / "rgba.png"
+    im = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    im.paste((0, 0, 255, 255), (0, 0, 32, 64))
+    im.save(rgba)
+    x = part_a.load_rgb({"source": str(rgba)})
+    assert torch.allclose(x[0, :, 10, 50], torch.ones(3)) and torch.allclose(x[0, :, 10, 10], torch.tensor([0.0, 0.0, 1.0]))
+    # 16-bit grey: scaled to 8 bits, not clipped to white
+    grey16 = tmp_path / "grey16.png"
+    Image.fromarray(np.full((64, 64), 32768, dtype=np.uint16)).save(grey16)
+    x = part_a.load_rgb({"source": str(grey16)})
+    assert abs(x.mean().item() - 0.5) < 0.01
+    # CMYK JPEG
+    cmyk = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (64, 64), (0, 255, 255, 0)).save(cmyk)  # pure red in CMYK
+    x = part_a.load_rgb({"source": str(cmyk)})
+    assert x[0, 0].mean() > 0.9 and x[0, 1].mean() < 0.1
+    # a huge photo: downscaled
+    huge = tmp_path / "huge.png"
+    Image.new("RGB", (6000, 5000), (10, 200, 30)).save(huge)
+    x = part_a.load_rgb({"source": str(huge)})
+    assert x.shape == (1, 3, 64, 64) and abs(x[0, 1].mean().item() - 200 / 255) < 0.01
+    notes = caplog.text
+    for words in ["composited on white", "scaled to 8 bits", "converting CMYK", "a 6000x5000 image, downscaled"]:
+        assert words in notes, words
+
+
+def test_whole_image_masks_are_refused(tmp_path):
+    ctx = part_a.DeepFloydContext.__new__(part_a.DeepFloydContext)
+    ctx.shape, ctx._base_dir = (3, 64, 64), tmp_path
+    Image.new("L", (64, 64), 255).save(tmp_path / "all.png")
+    for entry in ({"image": "test", "rect": [0, 64, 0, 64]}, {"image": "test", "mask": "all.png"}):
+        with pytest.raises(ValueError, match="covers the whole 64x64 image"):
+            ctx.mask(entry)
+    assert ctx.mask({"image": "test", "rect": [2, 30, 20, 44]}).sum() == 28 * 24

@@ -253,6 +253,12 @@ def test_shipped_part_a_configs_check():
         (lambda m, pa: pa.update(sdedit_i_starts=[40]), "sdedit_i_starts"),
         (lambda m, pa: pa["hybrid_blur"].update(kernel_size=32), "odd"),
         (lambda m, pa: m["inpaint"].append({"image": "test", "rect": [10, 5, 0, 28]}), "y0 < y1"),
+        (lambda m, pa: m["inpaint"].append({"image": "test", "rect": [0, 29, 0, 28]}), "<= 28"),
+        # the DeepFloyd section
+        (lambda m, pa: pa["deepfloyd"]["sdedit_images"].append("campanile"), "campanile"),
+        (lambda m, pa: pa["deepfloyd"]["images"].update(web={"source": "https://example.org/campanile.jpg"}), "needs its sha256"),
+        (lambda m, pa: pa["deepfloyd"]["images"]["test"].update(crop=[300, 0, 100, 400]), "y0 < y1 and x0 < x1"),
+        (lambda m, pa: pa["deepfloyd"]["inpaint"].append({"image": "test", "rect": [0, 64, 60, 70]}), "x0 < x1 <= 64"),
     ],
 )
 def test_bad_part_a_config(edit, match):

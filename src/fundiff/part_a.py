@@ -90,6 +90,36 @@ class MnistModel:
 # ---------------------------------------------------------------- inputs
 
 
+HUGE_SIDE = 4096
+
+
+def standard_mode(im, where: str, grey: bool = False):
+    """8-bit RGB (or grey) from any mode PIL reads, with a note in the log for each conversion:
+    16/32-bit grey is scaled (not clipped) to 8 bits, transparency is composited on white,
+    CMYK, palette and the rest go through PIL's conversion."""
+    import numpy as np
+    from PIL import Image
+
+    mode = im.mode
+    if mode.startswith("I") or mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if (mode.startswith("I;16") or arr.max() > 255) else 255.0
+        if mode == "F":
+            top = max(float(arr.max()), 1e-12)
+        log.info("%s: %s image (max %g) scaled to 8 bits", where, mode, arr.max())
+        im = Image.fromarray(np.clip(arr / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif "A" in mode or (mode == "P" and "transparency" in im.info):
+        log.info("%s: %s image with transparency composited on white", where, mode)
+        rgba = im.convert("RGBA")
+        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    elif mode not in ("RGB", "L"):
+        log.info("%s: converting %s image to %s", where, mode, "grey" if grey else "RGB")
+        im = im.convert("RGB")
+    if max(im.size) > HUGE_SIDE:
+        log.info("%s: a %dx%d image, downscaled", where, *im.size)
+    return im.convert("L" if grey else "RGB")
+
+
 def load_png(path: str | Path, size: int = 28) -> torch.Tensor:
     """A grey image file as [1, 1, size, size] in [0, 1], white digit on black (inverted if the
     background is light); converts any mode PIL reads, with a note in the log."""
@@ -101,15 +131,13 @@ def load_png(path: str | Path, size: int = 28) -> torch.Tensor:
     try:
         with Image.open(path) as im:
             im.load()
-            if im.mode != "L":
-                log.info("%s: converting %s image to grey", path, im.mode)
-                im = im.convert("RGBA").convert("L") if "A" in im.mode else im.convert("L")
+            im = standard_mode(im, str(path), grey=True)
             if im.size != (size, size):
                 log.info("%s: resizing %s to %dx%d", path, im.size, size, size)
                 im = im.resize((size, size), Image.BILINEAR)
             x = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8).float().div(255).reshape(1, 1, size, size)
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"Part A input image {path} cannot be read ({err}); it is corrupt or not an image. Replace the file.") from err
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
+        raise ValueError(f"Part A input image {path} cannot be read ({err}); it is corrupt, not an image or too large. Replace the file.") from err
     if x.mean() > 0.5:  # dark strokes on paper: make it MNIST-like
         x = 1.0 - x
     return x
@@ -170,9 +198,12 @@ class Context:
     def mask(self, entry: dict) -> torch.Tensor:
         """The inpainting hole of an entry as [1, 1, H, W] (1 = fill): a rectangle or a mask file."""
         size = self.shape[-1]
-        if "rect" in entry:
-            return rect_mask(entry["rect"], size=size)
-        return load_mask(self._base_dir / entry["mask"], size)
+        mask = rect_mask(entry["rect"], size=size) if "rect" in entry else load_mask(self._base_dir / entry["mask"], size)
+        if mask.min() == 1:
+            what = f"rectangle {entry['rect']}" if "rect" in entry else f"mask {entry['mask']}"
+            raise ValueError(f"inpainting {entry['image']}: the {what} covers the whole {size}x{size} image, so nothing of the original is kept "
+                             "(white / 1 marks the hole to fill; is the mask inverted?). Make the hole smaller.")
+        return mask
 
     @property
     def uncond(self) -> torch.Tensor:
@@ -324,15 +355,15 @@ def _read_source(spec: dict, base_dir: Path):
         im = Image.open(blob)
         im.load()
         return im
-    except (UnidentifiedImageError, OSError) as err:
-        raise ValueError(f"Part A input image {source} cannot be read ({err}); it is corrupt or not an image. Replace the file.") from err
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
+        raise ValueError(f"Part A input image {source} cannot be read ({err}); it is corrupt, not an image or too large. Replace the file.") from err
 
 
 def load_rgb(spec: dict, base_dir: str | Path = ".", size: int = 64) -> torch.Tensor:
     """A configured colour input as [1, 3, size, size] in [0, 1]: crop (default the central square), then resize."""
     from PIL import Image
 
-    im = _read_source(spec, Path(base_dir)).convert("RGB")
+    im = standard_mode(_read_source(spec, Path(base_dir)), spec["source"])
     w, h = im.size
     if "crop" in spec:
         y0, y1, x0, x1 = spec["crop"]
