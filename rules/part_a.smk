@@ -280,3 +280,22 @@ rule part_a_illusion:
         **PART_A_RESOURCES,
     script:
         "../scripts/part_a_illusion.py"
+
+
+rule part_a_readings:
+    input:
+        classifier=CLASSIFIER,
+        illusions=[f"results/part_a/{kind}/{i:02d}.pt" for kind, key in (("anagram", "anagrams"), ("hybrid", "hybrids")) for i in range(len(PART_A_SECTION[key]))],
+    output:
+        "results/part_a/illusion_readings.csv",
+    params:
+        min_test_accuracy=EV["min_test_accuracy"],
+        **runtime_params(),
+    log:
+        "logs/part_a/readings.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    script:
+        "../scripts/part_a_readings.py"

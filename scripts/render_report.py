@@ -138,6 +138,7 @@ part_a = {
     "inpaint": [(e, asset(ra / "inpaint" / f"{i:02d}.png")) for i, e in enumerate(pam["inpaint"])],
     "anagrams": [(e, asset(ra / "anagram" / f"{i:02d}.png")) for i, e in enumerate(pam["anagrams"])],
     "hybrids": [(e, asset(ra / "hybrid" / f"{i:02d}.png")) for i, e in enumerate(pam["hybrids"])],
+    "readings": csv_table(ra / "illusion_readings.csv") if "results/part_a/illusion_readings.csv" in snakemake.input.figures else None,
 }
 context = {
     "cfg": config,

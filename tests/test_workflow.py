@@ -237,6 +237,14 @@ def test_part_a_on_the_mnist_model(smoke_dir, tmp_path):
 
     record = torch.load(work / "results/part_a/samples_cfg7.pt", weights_only=True)
     assert record["samples"].shape == (len(cfg["part_a"]["mnist"]["sample_prompts"]), 1, 28, 28) and "upsampled" not in record
+    # the evaluation classifier's reading of every illusion view
+    readings = pd.read_csv(work / "results/part_a/illusion_readings.csv")
+    m = cfg["part_a"]["mnist"]
+    assert len(readings) == 2 * len(m["anagrams"]) + 3 * len(m["hybrids"])
+    anagram = readings[readings.kind == "anagram"]
+    assert anagram.view.tolist()[:2] == ["upright", "flipped"] and anagram.intended.tolist()[:2] == [6, 9]
+    assert ((readings.p_predicted > 0) & (readings.p_predicted <= 1)).all()
     html = (work / "results/report/index.html").read_text()
+    assert "What the evaluation classifier reads in the illusions" in html
     assert "Model used for Part A: the class-conditioned MNIST DDPM" in html
     assert "tiny, randomly initialised" not in html

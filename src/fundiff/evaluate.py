@@ -387,3 +387,33 @@ def reference_row(model: MnistClassifier, images: torch.Tensor, labels: torch.Te
     row = sample_metrics(model, images[pick], labels[pick], images[rest], runtime)
     row.update(model="MNIST test digits", edition="real", epoch=float("nan"), guidance=float("nan"))
     return row
+
+
+def illusion_readings(model: MnistClassifier, records: list[dict], runtime: Runtime | None = None) -> list[dict]:
+    """The classifier's reading of each view of Part A's anagrams and hybrids on the MNIST model.
+
+    `records` are the saved illusions ({"kind", "index", "views" [V, 1, 28, 28] in [0, 1],
+    "prompts"}); the views read are, for an anagram, upright (intended: prompt 1) and flipped
+    (prompt 2); for a hybrid, the image itself (no single intended digit), its low-pass
+    (prompt 1) and its high-pass + 0.5 (prompt 2). One row per view.
+    """
+    from .recipes import prompt_to_class
+
+    rows = []
+    for rec in records:
+        p1, p2 = rec["prompts"]
+        if rec["kind"] == "anagram":
+            views = [("upright", 0, p1), ("flipped", 1, p2)]
+        else:
+            views = [("hybrid", 0, None), ("low-pass", 1, p1), ("high-pass", 2, p2)]
+        probs = classify(model, rec["views"][[i for _, i, _ in views]], runtime)["probs"]
+        for (name, _, prompt), pr in zip(views, probs):
+            target = prompt_to_class(prompt) if prompt is not None else None
+            predicted = int(pr.argmax())
+            rows.append({
+                "kind": rec["kind"], "index": rec["index"], "view": name, "prompt": prompt or "",
+                "intended": "" if target is None else target, "predicted": predicted,
+                "p_predicted": float(pr[predicted]), "p_intended": float("nan") if target is None else float(pr[target]),
+                "hit": "" if target is None else bool(predicted == target),
+            })
+    return rows

@@ -1,0 +1,23 @@
+"""Rule part_a_readings: the evaluation classifier's reading of every anagram and hybrid view (MNIST model)."""
+
+import pandas as pd
+import torch
+
+from fundiff import evaluate
+from fundiff.io import atomic_path
+from fundiff.scriptutil import setup
+
+p = snakemake.params
+runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
+model = evaluate.load_classifier(snakemake.input.classifier, runtime, min_test_accuracy=p.min_test_accuracy)
+records = []
+for path in snakemake.input.illusions:
+    rec = torch.load(path, map_location="cpu", weights_only=True)
+    rec["index"] = int(path.rsplit("/", 1)[1].split(".")[0])
+    records.append(rec)
+rows = evaluate.illusion_readings(model, records, runtime)
+frame = pd.DataFrame(rows)
+hits = frame[frame.hit != ""]
+evaluate.log.info("illusion views read as intended: %d of %d", int(hits.hit.astype(bool).sum()), len(hits))
+with atomic_path(snakemake.output[0]) as tmp:
+    frame.to_csv(tmp, index=False, float_format="%.4f")
