@@ -1,6 +1,7 @@
 # Config validation, target lists and input functions shared by every rule file.
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +24,13 @@ wildcard_constraints:
     gen_model="|".join(m for m in recipes.ALL_MODELS if "/" in m),
     denoiser="single_step|pure_noise",
     index=r"\d{2}",
+
+
+# Every job runs the project's package: with `--software-deployment-method conda` the job's
+# environment (envs/torch.yaml) holds the dependencies and src/ on PYTHONPATH holds fundiff;
+# in the project's own virtual environment fundiff is installed and this changes nothing.
+TORCH_ENV = str(Path(workflow.basedir) / "envs" / "torch.yaml")
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in [str(Path(workflow.basedir) / "src"), os.environ.get("PYTHONPATH", "")] if p)
 
 
 MNIST_READY = f"{config['data']['root']}/mnist_manifest.json"

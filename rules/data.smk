@@ -12,5 +12,7 @@ rule download_mnist:
     resources:
         mem_mb=4000,
         runtime=15,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/download_mnist.py"

@@ -40,6 +40,8 @@ rule train_classifier:
         gpu=1,
         mem_mb=4000,
         runtime=30,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/train_classifier.py"
 
@@ -64,6 +66,8 @@ rule reference_metrics:
         gpu=1,
         mem_mb=4000,
         runtime=10,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/reference_metrics.py"
 
@@ -91,6 +95,8 @@ rule sample_eval:
         gpu=1,
         mem_mb=8000,
         runtime=120,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/sample_eval.py"
 
@@ -118,6 +124,8 @@ rule sample_metrics:
         gpu=1,
         mem_mb=4000,
         runtime=10,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/sample_metrics.py"
 
@@ -153,5 +161,7 @@ rule quality_figures:
     log:
         "logs/evaluation/quality_figures.log",
     localrule: True
+    conda:
+        TORCH_ENV
     script:
         "../scripts/quality_figures.py"

@@ -54,6 +54,8 @@ rule fetch_deepfloyd:
     resources:
         mem_mb=2000,
         runtime=240,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/fetch_deepfloyd.py"
 
@@ -71,6 +73,8 @@ rule build_tiny_deepfloyd:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/build_tiny_deepfloyd.py"
 
@@ -94,6 +98,8 @@ rule embed_prompts:
         gpu=1,
         mem_mb=24000,
         runtime=30,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/embed_prompts.py"
 
@@ -118,6 +124,8 @@ rule part_a_setup:
     threads: 2
     resources:
         **PART_A_RESOURCES,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/part_a_setup.py"
 
@@ -140,6 +148,8 @@ rule part_a_noising:
     threads: 2
     resources:
         **PART_A_RESOURCES,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/part_a_noising.py"
 
@@ -164,6 +174,8 @@ rule part_a_iterative:
     threads: 2
     resources:
         **PART_A_RESOURCES,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/part_a_iterative.py"
 
@@ -190,6 +202,8 @@ rule part_a_sample:
     threads: 2
     resources:
         **PART_A_RESOURCES,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/part_a_sample.py"
 
@@ -213,6 +227,8 @@ rule part_a_sdedit:
     threads: 2
     resources:
         **PART_A_RESOURCES,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/part_a_sdedit.py"
 
@@ -234,6 +250,8 @@ rule part_a_text_edit:
     threads: 2
     resources:
         **PART_A_RESOURCES,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/part_a_sdedit.py"
 
@@ -255,6 +273,8 @@ rule part_a_inpaint:
     threads: 2
     resources:
         **PART_A_RESOURCES,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/part_a_inpaint.py"
 
@@ -278,6 +298,8 @@ rule part_a_illusion:
     threads: 2
     resources:
         **PART_A_RESOURCES,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/part_a_illusion.py"
 
@@ -297,5 +319,7 @@ rule part_a_readings:
     resources:
         mem_mb=2000,
         runtime=10,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/part_a_readings.py"

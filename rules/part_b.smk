@@ -28,6 +28,8 @@ rule noising_grid:
     resources:
         mem_mb=2000,
         runtime=5,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/noising_grid.py"
 
@@ -51,6 +53,8 @@ rule denoise_examples:
         gpu=1,
         mem_mb=4000,
         runtime=10,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/denoise_examples.py"
 
@@ -74,6 +78,8 @@ rule ood_test:
         gpu=1,
         mem_mb=4000,
         runtime=10,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/ood_test.py"
 
@@ -99,6 +105,8 @@ rule test_metrics:
         gpu=1,
         mem_mb=8000,
         runtime=30,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/test_metrics.py"
 
@@ -119,6 +127,8 @@ rule plot_test_metrics:
     log:
         "logs/part_b/single_step/plot_test_metrics.log",
     localrule: True
+    conda:
+        TORCH_ENV
     script:
         "../scripts/plot_test_metrics.py"
 
@@ -151,6 +161,8 @@ rule pure_noise_examples:
         gpu=1,
         mem_mb=4000,
         runtime=10,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/pure_noise_examples.py"
 
@@ -183,6 +195,8 @@ rule sample_model:
         gpu=1,
         mem_mb=4000,
         runtime=30,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/sample_model.py"
 
@@ -213,6 +227,8 @@ rule sampling_gif:
         gpu=1,
         mem_mb=4000,
         runtime=30,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/sampling_gif.py"
 
@@ -244,6 +260,8 @@ rule step_comparison:
         gpu=1,
         mem_mb=4000,
         runtime=60,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/step_comparison.py"
 
@@ -262,5 +280,7 @@ rule loss_curve:
     log:
         "logs/part_b/{model}/loss_curve.log",
     localrule: True
+    conda:
+        TORCH_ENV
     script:
         "../scripts/loss_curve.py"

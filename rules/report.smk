@@ -17,5 +17,7 @@ rule render_report:
     log:
         "logs/report/render_report.log",
     localrule: True
+    conda:
+        TORCH_ENV
     script:
         "../scripts/render_report.py"

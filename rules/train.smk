@@ -14,6 +14,8 @@ rule init_model:
     resources:
         mem_mb=2000,
         runtime=5,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/init_model.py"
 
@@ -39,6 +41,8 @@ rule train_epoch:
         gpu=1,
         mem_mb=8000,
         runtime=120,
+    conda:
+        TORCH_ENV
     script:
         "../scripts/train_epoch.py"
 
