@@ -83,6 +83,14 @@ def test_default_dag_has_every_output(tmp_path):
         (lambda c: c["part_b"]["flow"]["class_cond"].update(show_epochs=[3]), ["part_b.flow.class_cond.show_epochs", "[3]"]),
         (lambda c: c["part_b"]["single_step"].update(show_epochs=[1, 9]), ["part_b.single_step.show_epochs", "[9]", "epochs = 2"]),
         (lambda c: c["part_b"]["ddpm"].update(beta_start=0.5, beta_end=0.1), ["beta_start"]),
+        # Part A, checked before anything runs
+        (lambda c: c["part_a"].update(forward_t=[250, 1000]), ["forward_t", "1000 is greater than the maximum of 999"]),
+        (lambda c: c["part_b"].update(noise_sigmas=[0.5, -0.2]), ["noise_sigmas", "-0.2 is less than the minimum of 0"]),
+        (lambda c: c["part_a"].update(cfg_scale=-1), ["cfg_scale", "-1 is less than the minimum of 0"]),
+        (lambda c: c["part_a"].update(model="imagen"), ["model", "'imagen' is not one of"]),
+        (lambda c: c["part_a"].update(iterative_i_start=40), ["part_a.iterative_i_start has [40]", "positions 0..10"]),
+        (lambda c: c["part_a"]["mnist"]["sample_prompts"].append("a cat"), ["'a cat'", "digit prompts"]),
+        (lambda c: c["part_a"]["deepfloyd"]["inpaint"].append({"image": "test", "rect": [0, 10, 0, 65]}), ["rect", "65 is greater than the maximum of 64"]),
     ],
 )
 def test_bad_config_fails_at_dag_build_naming_the_key(tmp_path, edit, words):
