@@ -90,3 +90,39 @@ def test_two_runs_give_identical_outputs(tmp_path, smoke_dir):
     assert len(a) > 50 and a.keys() == b.keys()
     differ = sorted(k for k in a if a[k] != b[k])
     assert not differ, differ
+
+
+@pytest.mark.slow
+def test_killed_sampling_run_leaves_nothing_taken_as_done(tmp_path, smoke_dir):
+    """kill -9 Snakemake and its sampling job together (no cleanup possible): no output under a
+    final name survives, and a plain rerun rebuilds the file identical to the first run's."""
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(smoke_dir, work, symlinks=True, ignore=shutil.ignore_patterns("snakemake_report.zip", "templates_copy"))
+    target = "results/part_a/samples_cfg7.pt"
+    before = _sha(work / target)
+    for suffix in (".pt", ".png"):
+        (work / target).with_suffix(suffix).unlink()
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(work), "--configfile", str(SMOKE), "--cores", "1", target]
+    log = work / "logs/part_a/samples_cfg7.log"
+    log.unlink()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline, killed = time.time() + 120, False
+    while time.time() < deadline and proc.poll() is None:
+        if log.exists() and "runtime:" in log.read_text():  # the job is up and sampling
+            time.sleep(0.5)
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.05)
+    output = proc.communicate(timeout=60)[0]
+    assert killed, f"never saw the sampling job start:\n{output[-2000:]}"
+    for suffix in (".pt", ".png"):
+        assert not (work / target).with_suffix(suffix).exists(), suffix
+    # Snakemake itself was killed: its lock stays, and it says to run --unlock; then the same command
+    locked = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert locked.returncode != 0 and "--unlock" in locked.stdout + locked.stderr
+    subprocess.run([*cmd, "--unlock"], check=True, capture_output=True, timeout=300)
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    assert _sha(work / target) == before
