@@ -23,7 +23,9 @@ PROMPT_EMBEDS = f"resources/deepfloyd/{PART_A_MODEL}_prompt_embeds.pt"
 def part_a_model_inputs():
     """What every experiment job loads: the MNIST checkpoint, or the manifest and embeddings."""
     if PART_A_MODEL == "mnist":
-        return {"checkpoint": final_checkpoint("ddpm/class_cond"), "mnist": MNIST_READY}
+        epoch = PA["mnist"].get("epoch")  # null: the final epoch
+        ckpt = final_checkpoint("ddpm/class_cond") if epoch is None else checkpoint_path("ddpm/class_cond", epoch)
+        return {"checkpoint": ckpt, "mnist": MNIST_READY}
     return {"manifest": DEEPFLOYD_MANIFEST, "embeds": PROMPT_EMBEDS}
 
 

@@ -254,6 +254,7 @@ def test_shipped_part_a_configs_check():
         (lambda m, pa: pa["hybrid_blur"].update(kernel_size=32), "odd"),
         (lambda m, pa: m["inpaint"].append({"image": "test", "rect": [10, 5, 0, 28]}), "y0 < y1"),
         (lambda m, pa: m["inpaint"].append({"image": "test", "rect": [0, 29, 0, 28]}), "<= 28"),
+        (lambda m, pa: m.update(epoch=30), "part_a.mnist.epoch is 30"),
         # the DeepFloyd section
         (lambda m, pa: pa["deepfloyd"]["sdedit_images"].append("campanile"), "campanile"),
         (lambda m, pa: pa["deepfloyd"]["images"].update(web={"source": "https://example.org/campanile.jpg"}), "needs its sha256"),

@@ -225,11 +225,8 @@ def bench_train(args) -> dict:
     ratio_median = paired_ratio(times, "reference", args.warmup)
     plain_median = paired_ratio(times, "plain_bf16", args.warmup)
     # the bar is judged on the paired per-step medians, which a burst of load from elsewhere cannot swing
-    if gpu or amx:
-        bar, ok = "median per-step ratio >= 5 (GPU or AMX CPU)", ratio_median >= 5
-    else:
-        bar = "median per-step ratio >= 2.3 and project >= plain_bf16 (CPU without AMX)"
-        ok = ratio_median >= 2.3 and plain_median >= 1
+    # the project's bar (issue 2): 5x the course-style step, on whatever machine this runs
+    bar, ok = "median per-step ratio >= 5", ratio_median >= 5
     results.update(ratio=ratio, ratio_step_median=ratio_median, ratio_cpu_time=cpu_ratio, ratio_vs_plain_bf16=vs_plain,
                    ratio_vs_plain_bf16_step_median=plain_median, bar=bar, bar_pass=ok, load_average=os.getloadavg())
     print(f"ratio project/reference: {ratio:.2f}x throughput (median of per-step ratios {ratio_median:.2f}x, "

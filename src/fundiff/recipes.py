@@ -266,6 +266,9 @@ def check_part_a(config: dict) -> None:
     for prompt in prompts:
         prompt_to_class(prompt)
     _check_rects(m, "part_a.mnist", 28)
+    epochs = config["part_b"]["ddpm"]["class_cond"]["epochs"]
+    if m.get("epoch") is not None and not 1 <= m["epoch"] <= epochs:
+        raise ConfigError(f"part_a.mnist.epoch is {m['epoch']}, but part_b.ddpm.class_cond trains {epochs} epochs: use 1..{epochs} or null (the final one).")
     _check_rects(d, "part_a.deepfloyd", 64)
     for name, spec in d["images"].items():
         source = spec["source"]
