@@ -39,5 +39,20 @@ else:
     after = size - size // 4 - before
     small = torch.nn.functional.pad(small, [before, after, before, after], value=1.0)
     views, labels = torch.cat([shown, low, shown - low + 0.5, small]), ["hybrid", f"low-pass ({prompts[0]!r})", f"high-pass + 0.5 ({prompts[1]!r})", "seen from afar"]
-save_torch({"image": out, "views": views, "prompts": prompts, "kind": kind}, snakemake.output.tensors)
-figures.image_table([views], snakemake.output.png, col_labels=labels, cell=1.4 if p.model == "mnist" else 2.0)
+record = {"image": out, "views": views, "prompts": prompts, "kind": kind}
+rows, row_labels = [views], []
+if p.model != "mnist" and ctx.m.get("upsample"):  # stage II with the same views: the illusion survives at 256 px
+    up = ctx.upsample_illusion(out, kind, (c1, c2), gamma, torch.Generator().manual_seed(train.stream_seed(p.seed, f"part_a/{kind}/{index}/stage2")))
+    shown_up = ctx.display(up)
+    if kind == "anagram":
+        big = torch.cat([shown_up, samplers.flip(shown_up)])
+    else:
+        k2, s2 = ctx.hybrid_blur[0] * 4 + 1, ctx.hybrid_blur[1] * 4
+        low_up = samplers.blur(shown_up, k2, s2)
+        small_up = torch.nn.functional.pad(torch.nn.functional.interpolate(shown_up, size=64, mode="area"), [96] * 4, value=1.0)
+        big = torch.cat([shown_up, low_up, shown_up - low_up + 0.5, small_up])
+    rows = [torch.nn.functional.interpolate(views, size=up.shape[-1], mode="nearest"), big]
+    row_labels = ["stage I (64 px)", "stage II (256 px)"]
+    record["upsampled"] = up
+save_torch(record, snakemake.output.tensors)
+figures.image_table(rows, snakemake.output.png, row_labels=row_labels, col_labels=labels, cell=1.4 if p.model == "mnist" else 2.0)

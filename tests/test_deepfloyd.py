@@ -303,3 +303,32 @@ def test_whole_image_masks_are_refused(tmp_path):
         with pytest.raises(ValueError, match="covers the whole 64x64 image"):
             ctx.mask(entry)
     assert ctx.mask({"image": "test", "rect": [2, 30, 20, 44]}).sum() == 28 * 24
+
+
+@pytest.mark.parametrize("kind", ["anagram", "hybrid"])
+def test_stage2_upsampling_keeps_the_views(tiny, tmp_path, caplog, kind):
+    """Stage II of an illusion runs the same view combination at 256 px: one batched call per step."""
+    import logging
+
+    import yaml
+
+    from fundiff.device import resolve
+
+    caplog.set_level(logging.INFO, logger="fundiff")
+    manifest = tmp_path / "manifest.json"
+    deepfloyd.write_manifest(tiny, manifest)
+    prompts = ["an oil painting of an old man", "a lithograph of a skull"]
+    embeds = tmp_path / "embeds.pt"
+    torch.save(deepfloyd.encode_prompts(tiny, prompts, torch.device("cpu")), embeds)
+    pa = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())["part_a"]
+    pa["timesteps"] = {"start": 990, "stride": 330}
+    ctx = part_a.DeepFloydContext(manifest, embeds, pa, resolve("cpu", "fp32"), REPO)
+    low = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    c1, c2 = ctx.condition(prompts).split(1)
+    up = ctx.upsample_illusion(low, kind, (c1, c2), 7.0, torch.Generator().manual_seed(1))
+    assert up.shape == (1, 3, 256, 256) and torch.isfinite(up).all()
+    assert f"stage II {kind}: 3 UNet calls for 3 denoising steps at 256 px" in caplog.text
+    # the conditioning channels are the model's input only: zero eps and var there
+    model = deepfloyd.IFStage2Model(ctx.stage2().unet, torch.device("cpu"), 250)
+    eps, var = model(torch.randn(2, 6, 256, 256), 500, torch.cat([c1, c2]))
+    assert eps.shape == var.shape == (2, 6, 256, 256) and eps[:, 3:].abs().max() == 0 and var[:, 3:].abs().max() == 0

@@ -285,6 +285,41 @@ class IFModel:
         return eps, var
 
 
+class IFStage2Model:
+    """Stage II's UNet behind Part A's model interface, so the view-combining samplers (anagrams,
+    hybrids) run at 256 px too. The sampler's state carries 6 channels: the noisy 256 px image and,
+    in channels 3:6, the upscaled stage-I image it is conditioned on, so a view (a flip) turns
+    both; the model returns zero eps and var for the conditioning channels, and the loop pastes
+    them back after every step (`keep_condition`)."""
+
+    def __init__(self, unet, device: torch.device, noise_level: int):
+        self.unet, self.device, self.dtype = unet, device, unet.dtype
+        self.noise_level = noise_level
+        self.calls = 0
+        self.images = 0
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, t: int, cond: torch.Tensor):
+        self.calls += 1
+        self.images += x.shape[0]
+        labels = torch.full((x.shape[0],), self.noise_level, device=self.device)
+        out = self.unet(x.to(self.device, self.dtype), torch.tensor(t, device=self.device), encoder_hidden_states=cond.to(self.device, self.dtype),
+                        class_labels=labels, return_dict=False)[0]
+        eps, var = out.float().to(x.device).split(3, dim=1)
+        zeros = torch.zeros_like(eps)
+        return torch.cat([eps, zeros], 1), torch.cat([var, zeros], 1)
+
+
+def stage2_condition(pipe, low: torch.Tensor, generator: torch.Generator, noise_level: int = 250) -> torch.Tensor:
+    """The stage-II conditioning image: the 64 px image upscaled (bilinear) and noised to `noise_level`, as the pipeline does."""
+    import torch.nn.functional as F
+
+    size = pipe.unet.config.sample_size
+    upscaled = F.interpolate(low.float(), size=(size, size), mode="bilinear", align_corners=True)
+    noise = torch.randn(upscaled.shape, generator=generator)
+    return pipe.image_noising_scheduler.add_noise(upscaled, noise, torch.full((low.shape[0],), noise_level))
+
+
 def hub_token() -> str | None:
     """The configured Hugging Face token (HF_TOKEN or a login), never logged."""
     from huggingface_hub import get_token

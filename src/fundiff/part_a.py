@@ -296,15 +296,42 @@ class DeepFloydContext(Context):
 
     def upsample(self, images: torch.Tensor, prompts: list[str], generator: torch.Generator, steps: int = 20) -> torch.Tensor:
         """Stage II (256 px) of 64 px images in [-1, 1], with CFG from precomputed embeddings."""
+        dev = self.runtime.device
+        out = self.stage2()(image=images.to(dev, self.stage2().unet.dtype), prompt_embeds=self.condition(prompts).to(dev),
+                           negative_prompt_embeds=self.uncond.expand(len(prompts), -1, -1).to(dev),
+                           num_inference_steps=steps, generator=generator, output_type="pt").images
+        return out.float().cpu()
+
+
+    def stage2(self):
         from . import deepfloyd
 
         if self._stage2 is None:
             self._stage2 = deepfloyd.load_pipeline(self.manifest, "stage2", self.runtime.device, self.m.get("cpu_offload", False))
-        dev = self.runtime.device
-        out = self._stage2(image=images.to(dev, self._stage2.unet.dtype), prompt_embeds=self.condition(prompts).to(dev),
-                           negative_prompt_embeds=self.uncond.expand(len(prompts), -1, -1).to(dev),
-                           num_inference_steps=steps, generator=generator, output_type="pt").images
-        return out.float().cpu()
+        return self._stage2
+
+    def upsample_illusion(self, image: torch.Tensor, kind: str, conds: tuple, guidance: float, generator: torch.Generator) -> torch.Tensor:
+        """Stage II of an anagram or hybrid with the same views at 256 px (so the illusion
+        survives), by the same sampler on the strided schedule; returns [1, 3, 256, 256]."""
+        from . import deepfloyd, samplers
+
+        pipe = self.stage2()
+        noise_level = 250
+        condition = deepfloyd.stage2_condition(pipe, image.clamp(-1, 1), generator, noise_level)
+        model = deepfloyd.IFStage2Model(pipe.unet, self.runtime.device, noise_level)
+        c1, c2 = conds
+        if kind == "anagram":
+            eps_fn = lambda x, t: samplers.anagram_call(model, x, t, c1, c2, self.uncond, guidance)  # noqa: E731
+        else:
+            k, s = self.hybrid_blur
+            scale = condition.shape[-1] // image.shape[-1]
+            k2 = k * scale + (1 - (k * scale) % 2)  # the same blur in 256 px units, kept odd
+            eps_fn = lambda x, t: samplers.hybrid_call(model, x, t, c1, c2, self.uncond, guidance, k2, s * scale)  # noqa: E731
+        x = torch.cat([torch.randn(condition.shape, generator=generator), condition], 1)
+        keep_condition = lambda x, t: torch.cat([x[:, :3], condition], 1)  # noqa: E731
+        out, _ = samplers.iterative_denoise(eps_fn, x, self.timesteps, 0, pipe.scheduler.alphas_cumprod.float(), generator=generator, after_step=keep_condition)
+        log.info("stage II %s: %d UNet calls for %d denoising steps at %d px", kind, model.calls, len(self.timesteps) - 1, condition.shape[-1])
+        return out[:, :3]
 
 
 def open_context(model: str, inputs, params, runtime: Runtime) -> Context:
