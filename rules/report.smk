@@ -6,6 +6,7 @@ rule render_report:
         figures=recipes.part_b_targets(config) + recipes.part_a_targets(config, PART_A_MODEL),
         evaluation=recipes.evaluation_targets(config),
         checkpoints=[final_checkpoint(m) for m in recipes.models(config)],
+        deepfloyd=[] if PART_A_MODEL == "mnist" else [DEEPFLOYD_MANIFEST],
         templates=sorted(str(p) for p in Path(workflow.basedir, "report", "templates").glob("*")),
     output:
         "results/report/index.html",

@@ -1,5 +1,6 @@
 """Rule render_report: the static HTML writeup of the run under results/report/."""
 
+import json
 import shutil
 from pathlib import Path
 
@@ -138,6 +139,7 @@ part_a = {
     "inpaint": [(e, asset(ra / "inpaint" / f"{i:02d}.png")) for i, e in enumerate(pam["inpaint"])],
     "anagrams": [(e, asset(ra / "anagram" / f"{i:02d}.png")) for i, e in enumerate(pam["anagrams"])],
     "hybrids": [(e, asset(ra / "hybrid" / f"{i:02d}.png")) for i, e in enumerate(pam["hybrids"])],
+    "weights": [] if not snakemake.input.deepfloyd else [f"{repo} @ {rev[:12]} ({man['source']})" for man in [json.loads(Path(snakemake.input.deepfloyd[0]).read_text())] for role, repo in man["repos"].items() for rev in [man["revisions"][role]]],
     "readings": csv_table(ra / "illusion_readings.csv") if "results/part_a/illusion_readings.csv" in snakemake.input.figures else None,
 }
 context = {

@@ -172,6 +172,7 @@ def test_smoke_run_end_to_end(smoke_dir):
         assert (tmp_path / "results/report" / src).is_file(), src
     assert str(tmp_path) not in html
     assert "Model used for Part A: tiny, randomly initialised models" in html and 'id="a0"' in html
+    assert "weights DeepFloyd/IF-I-XL-v1.0 @ " in html and "(tiny)" in html
 
     # nothing left to do
     assert "Nothing to be done" in (p := snakemake(tmp_path, "-n")).stdout + p.stderr
