@@ -284,7 +284,7 @@ class DeepFloydContext(Context):
     def condition(self, prompts: list[str]) -> torch.Tensor:
         missing = [p for p in prompts if p not in self.embeds]
         if missing:
-            raise KeyError(f"no T5 embedding for prompts {missing}: embed_prompts encodes the prompts of part_a.deepfloyd; rerun it after changing them")
+            raise ValueError(f"no T5 embedding for prompts {missing}: embed_prompts encodes the prompts of part_a.deepfloyd; rerun it after changing them")
         return torch.cat([self.embeds[p] for p in prompts])
 
     def display(self, x: torch.Tensor) -> torch.Tensor:
