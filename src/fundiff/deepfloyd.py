@@ -276,16 +276,19 @@ class IFModel:
         self.images = 0
 
     @torch.no_grad()
-    def __call__(self, x: torch.Tensor, t: int, cond: torch.Tensor):
+    def _unet(self, x: torch.Tensor, t: int, cond: torch.Tensor, **extra) -> tuple[torch.Tensor, torch.Tensor]:
+        """One counted UNet call; its 6 output channels split into (eps, var) on x's device, fp32."""
         self.calls += 1
         self.images += x.shape[0]
         out = self.unet(x.to(self.device, self.dtype), torch.tensor(t, device=self.device),
-                        encoder_hidden_states=cond.to(self.device, self.dtype), return_dict=False)[0]
-        eps, var = out.float().to(x.device).split(x.shape[1], dim=1)
-        return eps, var
+                        encoder_hidden_states=cond.to(self.device, self.dtype), return_dict=False, **extra)[0]
+        return out.float().to(x.device).split(3, dim=1)
+
+    def __call__(self, x: torch.Tensor, t: int, cond: torch.Tensor):
+        return self._unet(x, t, cond)
 
 
-class IFStage2Model:
+class IFStage2Model(IFModel):
     """Stage II's UNet behind Part A's model interface, so the view-combining samplers (anagrams,
     hybrids) run at 256 px too. The sampler's state carries 6 channels: the noisy 256 px image and,
     in channels 3:6, the upscaled stage-I image it is conditioned on, so a view (a flip) turns
@@ -293,19 +296,12 @@ class IFStage2Model:
     them back after every step (`keep_condition`)."""
 
     def __init__(self, unet, device: torch.device, noise_level: int):
-        self.unet, self.device, self.dtype = unet, device, unet.dtype
+        super().__init__(unet, device)
         self.noise_level = noise_level
-        self.calls = 0
-        self.images = 0
 
-    @torch.no_grad()
     def __call__(self, x: torch.Tensor, t: int, cond: torch.Tensor):
-        self.calls += 1
-        self.images += x.shape[0]
         labels = torch.full((x.shape[0],), self.noise_level, device=self.device)
-        out = self.unet(x.to(self.device, self.dtype), torch.tensor(t, device=self.device), encoder_hidden_states=cond.to(self.device, self.dtype),
-                        class_labels=labels, return_dict=False)[0]
-        eps, var = out.float().to(x.device).split(3, dim=1)
+        eps, var = self._unet(x, t, cond, class_labels=labels)
         zeros = torch.zeros_like(eps)
         return torch.cat([eps, zeros], 1), torch.cat([var, zeros], 1)
 
