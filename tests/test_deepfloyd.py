@@ -160,7 +160,7 @@ def test_rgb_inputs_files_and_urls(tmp_path):
         part_a.load_rgb({"source": "nowhere.png"}, base_dir=tmp_path)
     bad = tmp_path / "corrupt.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
-    with pytest.raises(ValueError, match="corrupt or not an image"):
+    with pytest.raises(ValueError, match="corrupt, not an image or too large"):
         part_a.load_rgb({"source": str(bad)})
 
 
