@@ -26,31 +26,16 @@ else:
     eps_fn = lambda x, t: samplers.hybrid_call(ctx.model, x, t, c1, c2, ctx.uncond, gamma, k, s)  # noqa: E731
 out, _ = samplers.iterative_denoise(eps_fn, x, ctx.timesteps, 0, ctx.abar, generator=generator, threshold=ctx.threshold)
 ctx.log_calls(f"{kind} {prompts}", len(ctx.timesteps) - 1, 1)
-shown = ctx.display(out)
+views = part_a.illusion_views(ctx.display(out), kind, ctx.hybrid_blur)
 if kind == "anagram":
-    views, labels = torch.cat([shown, samplers.flip(shown)]), [f"upright: {prompts[0]!r}", f"flipped: {prompts[1]!r}"]
+    labels = [f"upright: {prompts[0]!r}", f"flipped: {prompts[1]!r}"]
 else:
-    k, s = ctx.hybrid_blur
-    low = samplers.blur(shown, k, s)
-    # what a viewer far away sees: the image shrunk to a quarter of its width
-    size = shown.shape[-1]
-    small = torch.nn.functional.interpolate(shown, size=size // 4, mode="area")
-    before = (size - size // 4) // 2
-    after = size - size // 4 - before
-    small = torch.nn.functional.pad(small, [before, after, before, after], value=1.0)
-    views, labels = torch.cat([shown, low, shown - low + 0.5, small]), ["hybrid", f"low-pass ({prompts[0]!r})", f"high-pass + 0.5 ({prompts[1]!r})", "seen from afar"]
+    labels = ["hybrid", f"low-pass ({prompts[0]!r})", f"high-pass + 0.5 ({prompts[1]!r})", "seen from afar"]
 record = {"image": out, "views": views, "prompts": prompts, "kind": kind}
 rows, row_labels = [views], []
-if p.model != "mnist" and ctx.m.get("upsample"):  # stage II with the same views: the illusion survives at 256 px
+if ctx.m.get("upsample"):  # DeepFloyd: stage II with the same views, so the illusion survives at 256 px
     up = ctx.upsample_illusion(out, kind, (c1, c2), gamma, torch.Generator().manual_seed(train.stream_seed(p.seed, f"part_a/{kind}/{index}/stage2")))
-    shown_up = ctx.display(up)
-    if kind == "anagram":
-        big = torch.cat([shown_up, samplers.flip(shown_up)])
-    else:
-        k2, s2 = ctx.hybrid_blur[0] * 4 + 1, ctx.hybrid_blur[1] * 4
-        low_up = samplers.blur(shown_up, k2, s2)
-        small_up = torch.nn.functional.pad(torch.nn.functional.interpolate(shown_up, size=64, mode="area"), [96] * 4, value=1.0)
-        big = torch.cat([shown_up, low_up, shown_up - low_up + 0.5, small_up])
+    big = part_a.illusion_views(ctx.display(up), kind, ctx.hybrid_blur_at(up.shape[-1]))
     rows = [torch.nn.functional.interpolate(views, size=up.shape[-1], mode="nearest"), big]
     row_labels = ["stage I (64 px)", "stage II (256 px)"]
     record["upsampled"] = up

@@ -20,7 +20,7 @@ out, _ = samplers.iterative_denoise(ctx.eps_fn(cond, p.guidance), x, ctx.timeste
 ctx.log_calls("sampling", len(ctx.timesteps) - 1, len(prompts))
 record = {"samples": out, "prompts": prompts, "guidance": p.guidance}
 rows, row_labels = [ctx.display(out)], ["64 px (stage I)" if p.model != "mnist" else "28 px"]
-if p.model != "mnist" and ctx.m.get("upsample"):  # stage II: 256 px, same prompts, seeded
+if ctx.m.get("upsample"):  # DeepFloyd: stage II to 256 px, same prompts, seeded
     generator2 = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_a/samples/stage2"))
     record["upsampled"] = ctx.upsample(out.clamp(-1, 1), prompts, generator2, steps=min(ctx.m["num_inference_steps"]))
     rows.append(ctx.display(record["upsampled"]))

@@ -117,6 +117,19 @@ metrics = pd.concat([pd.read_csv(epoch_file("single_step", e, "test_metrics.csv"
 wide = metrics.pivot_table(index=["epoch", "sigma"], columns="image", values=["mse", "psnr_db", "ssim"]).reset_index()
 wide.columns = ["epoch", "σ", "MSE denoised", "MSE noisy", "PSNR denoised (dB)", "PSNR noisy (dB)", "SSIM denoised", "SSIM noisy"]
 models = recipes.models(config)
+def input_kind(spec: dict) -> str:
+    """photo (1.7), or web / drawn (1.7.1): a DeepFloyd input says so; an MNIST file is a drawing."""
+    return "drawn" if "file" in spec else spec.get("kind", "photo")
+
+
+def weights_used(manifests) -> list[str]:
+    """'repo @ revision (hub or tiny)' for each DeepFloyd stage that ran Part A."""
+    if not manifests:
+        return []
+    man = json.loads(Path(manifests[0]).read_text())
+    return [f"{repo} @ {man['revisions'][role][:12]} ({man['source']})" for role, repo in man["repos"].items()]
+
+
 pa = config["part_a"]
 pam = recipes.part_a_section(config, snakemake.params.part_a_model)
 is_mnist = snakemake.params.part_a_model == "mnist"
@@ -134,12 +147,12 @@ part_a = {
     "iterative_table": csv_table(ra / "iterative_metrics.csv"),
     "samples": asset(ra / "samples.png"),
     "cfg": [(g, asset(ra / f"samples_cfg{recipes.fmt_gamma(g)}.png")) for g in sorted({pa["cfg_scale"], *pa["cfg_sweep"]})],
-    "sdedit": [(name, asset(ra / "sdedit" / f"{name}.png"), ("file" in pam["images"][name] or pam["images"][name].get("kind", "photo") != "photo")) for name in pam["sdedit_images"]],
+    "sdedit": [(name, asset(ra / "sdedit" / f"{name}.png"), input_kind(pam["images"][name])) for name in pam["sdedit_images"]],
     "text_edits": [(e, asset(ra / "text_edit" / f"{i:02d}.png")) for i, e in enumerate(pam["text_edits"])],
     "inpaint": [(e, asset(ra / "inpaint" / f"{i:02d}.png")) for i, e in enumerate(pam["inpaint"])],
     "anagrams": [(e, asset(ra / "anagram" / f"{i:02d}.png")) for i, e in enumerate(pam["anagrams"])],
     "hybrids": [(e, asset(ra / "hybrid" / f"{i:02d}.png")) for i, e in enumerate(pam["hybrids"])],
-    "weights": [] if not snakemake.input.deepfloyd else [f"{repo} @ {rev[:12]} ({man['source']})" for man in [json.loads(Path(snakemake.input.deepfloyd[0]).read_text())] for role, repo in man["repos"].items() for rev in [man["revisions"][role]]],
+    "weights": weights_used(snakemake.input.deepfloyd),
     "readings": csv_table(ra / "illusion_readings.csv") if "results/part_a/illusion_readings.csv" in snakemake.input.figures else None,
 }
 context = {

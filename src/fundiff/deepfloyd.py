@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import string
 from pathlib import Path
@@ -33,6 +32,8 @@ log = logging.getLogger(__name__)
 ALLOW_PATTERNS = ["*.json", "*.txt", "*.model", "*fp16*.safetensors"]
 IGNORE_PATTERNS = ["safety_checker/*", "watermarker/*", "feature_extractor/*"]
 MAX_TOKENS = 77
+# the tiny tokenizer's pieces besides <pad>, </s>, <unk> and the word boundary
+_TINY_CHARS = string.ascii_lowercase + string.digits + string.punctuation
 
 
 class DeepFloydAccessError(RuntimeError):
@@ -130,7 +131,7 @@ def _tiny_tokenizer():
     from transformers import T5TokenizerFast
 
     pieces = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
-    pieces += [(c, -3.0) for c in string.ascii_lowercase + string.digits + string.punctuation]
+    pieces += [(c, -3.0) for c in _TINY_CHARS]
     tok = Tokenizer(models.Unigram(pieces, unk_id=2))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -142,7 +143,7 @@ def _tiny_tokenizer():
 def _tiny_text_encoder():
     from transformers import T5Config, T5EncoderModel
 
-    cfg = T5Config(vocab_size=len(string.ascii_lowercase + string.digits + string.punctuation) + 4, d_model=32, d_kv=8, d_ff=37,
+    cfg = T5Config(vocab_size=len(_TINY_CHARS) + 4, d_model=32, d_kv=8, d_ff=37,
                    num_layers=2, num_heads=4, feed_forward_proj="gated-gelu", pad_token_id=0, eos_token_id=1)
     return T5EncoderModel(cfg)
 
@@ -213,8 +214,9 @@ def build_tiny(cache_dir: str | Path, repos: dict[str, str], seed: int) -> dict:
 # ---------------------------------------------------------------- loading
 
 
-def _load_kwargs(manifest: dict) -> dict:
-    return {"cache_dir": manifest["cache_dir"], "local_files_only": True}
+def _load_kwargs(manifest: dict, device: torch.device) -> dict:
+    """Where the files are (never the network) and the dtype: fp16 on CUDA, fp32 on the CPU."""
+    return {"cache_dir": manifest["cache_dir"], "local_files_only": True, "dtype": torch.float16 if device.type == "cuda" else torch.float32}
 
 
 def encode_prompts(manifest: dict, prompts: list[str], device: torch.device) -> dict[str, torch.Tensor]:
@@ -223,9 +225,8 @@ def encode_prompts(manifest: dict, prompts: list[str], device: torch.device) -> 
 
     repo = manifest["repos"]["stage1"]
     try:
-        tokenizer = T5TokenizerFast.from_pretrained(repo, subfolder="tokenizer", **_load_kwargs(manifest))
-        dtype = torch.float16 if device.type == "cuda" else torch.float32
-        encoder = T5EncoderModel.from_pretrained(repo, subfolder="text_encoder", variant="fp16", dtype=dtype, **_load_kwargs(manifest))
+        tokenizer = T5TokenizerFast.from_pretrained(repo, subfolder="tokenizer", cache_dir=manifest["cache_dir"], local_files_only=True)
+        encoder = T5EncoderModel.from_pretrained(repo, subfolder="text_encoder", variant="fp16", **_load_kwargs(manifest, device))
     except OSError as err:
         raise DeepFloydAccessError(explain(err, repo)) from err
     encoder.to(device).eval()
@@ -246,11 +247,10 @@ def load_pipeline(manifest: dict, role: str, device: torch.device, cpu_offload: 
     from diffusers import DiffusionPipeline
 
     repo = manifest["repos"][role]
-    dtype = torch.float16 if device.type == "cuda" else torch.float32
     try:
         pipe = DiffusionPipeline.from_pretrained(repo, text_encoder=None, tokenizer=None, safety_checker=None, watermarker=None,
                                                  feature_extractor=None, requires_safety_checker=False, variant="fp16",
-                                                 dtype=dtype, **_load_kwargs(manifest))
+                                                 **_load_kwargs(manifest, device))
     except OSError as err:
         raise DeepFloydAccessError(explain(err, repo)) from err
     if cpu_offload and device.type == "cuda":
@@ -317,7 +317,7 @@ def stage2_condition(pipe, low: torch.Tensor, generator: torch.Generator, noise_
 
 
 def hub_token() -> str | None:
-    """The configured Hugging Face token (HF_TOKEN or a login), never logged."""
+    """The configured Hugging Face token (HF_TOKEN, else the one `hf auth login` saved), never logged."""
     from huggingface_hub import get_token
 
-    return os.environ.get("HF_TOKEN") or get_token()
+    return get_token()

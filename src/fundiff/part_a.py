@@ -14,18 +14,15 @@ are; blur kernels scale with the image width (64 -> 28 px), kept odd.
 from __future__ import annotations
 
 import logging
-import re
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from . import data, recipes
 from .device import Runtime
-from .recipes import PromptError, prompt_to_class  # noqa: F401 (re-exported)
+from .recipes import prompt_to_class
 
 log = logging.getLogger(__name__)
-
 
 
 # ---------------------------------------------------------------- prompts and schedules
@@ -156,10 +153,6 @@ def rect_mask(rect: list[int], size: int = 28) -> torch.Tensor:
 def test_digit(images: torch.Tensor, index: int) -> torch.Tensor:
     """MNIST test image `index` as [1, 1, 28, 28] in [0, 1]."""
     return images[index : index + 1].float().div(255).unsqueeze(1)
-
-
-def one_hot(k: int) -> torch.Tensor:
-    return F.one_hot(torch.tensor([k]), 10).float()
 
 
 # ---------------------------------------------------------------- one run's context
@@ -296,12 +289,15 @@ class DeepFloydContext(Context):
 
     def upsample(self, images: torch.Tensor, prompts: list[str], generator: torch.Generator, steps: int = 20) -> torch.Tensor:
         """Stage II (256 px) of 64 px images in [-1, 1], with CFG from precomputed embeddings."""
-        dev = self.runtime.device
-        out = self.stage2()(image=images.to(dev, self.stage2().unet.dtype), prompt_embeds=self.condition(prompts).to(dev),
-                           negative_prompt_embeds=self.uncond.expand(len(prompts), -1, -1).to(dev),
-                           num_inference_steps=steps, generator=generator, output_type="pt").images
+        dev, pipe = self.runtime.device, self.stage2()
+        out = pipe(image=images.to(dev, pipe.unet.dtype), prompt_embeds=self.condition(prompts).to(dev),
+                   negative_prompt_embeds=self.uncond.expand(len(prompts), -1, -1).to(dev),
+                   num_inference_steps=steps, generator=generator, output_type="pt").images
         return out.float().cpu()
 
+    def hybrid_blur_at(self, size: int) -> tuple[int, float]:
+        """The hybrid low-pass (given for 64 px) at another width, kernel kept odd."""
+        return scale_kernel(*self.hybrid_blur, from_px=self.shape[-1], to_px=size)
 
     def stage2(self):
         from . import deepfloyd
@@ -320,13 +316,12 @@ class DeepFloydContext(Context):
         condition = deepfloyd.stage2_condition(pipe, image.clamp(-1, 1), generator, noise_level)
         model = deepfloyd.IFStage2Model(pipe.unet, self.runtime.device, noise_level)
         c1, c2 = conds
+        uncond = self.uncond
         if kind == "anagram":
-            eps_fn = lambda x, t: samplers.anagram_call(model, x, t, c1, c2, self.uncond, guidance)  # noqa: E731
+            eps_fn = lambda x, t: samplers.anagram_call(model, x, t, c1, c2, uncond, guidance)  # noqa: E731
         else:
-            k, s = self.hybrid_blur
-            scale = condition.shape[-1] // image.shape[-1]
-            k2 = k * scale + (1 - (k * scale) % 2)  # the same blur in 256 px units, kept odd
-            eps_fn = lambda x, t: samplers.hybrid_call(model, x, t, c1, c2, self.uncond, guidance, k2, s * scale)  # noqa: E731
+            k, s = self.hybrid_blur_at(condition.shape[-1])
+            eps_fn = lambda x, t: samplers.hybrid_call(model, x, t, c1, c2, uncond, guidance, k, s)  # noqa: E731
         x = torch.cat([torch.randn(condition.shape, generator=generator), condition], 1)
         keep_condition = lambda x, t: torch.cat([x[:, :3], condition], 1)  # noqa: E731
         out, _ = samplers.iterative_denoise(eps_fn, x, self.timesteps, 0, pipe.scheduler.alphas_cumprod.float(), generator=generator, after_step=keep_condition)
@@ -413,8 +408,9 @@ def load_mask(path: Path, size: int) -> torch.Tensor:
         raise FileNotFoundError(f"inpainting mask {path} does not exist. Fix part_a.deepfloyd.inpaint in the config.")
     try:
         with Image.open(path) as im:
-            im = im.convert("L")
-    except (UnidentifiedImageError, OSError) as err:
+            im.load()
+            im = standard_mode(im, str(path), grey=True)
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as err:
         raise ValueError(f"inpainting mask {path} cannot be read ({err}).") from err
     if im.size != (size, size):
         raise ValueError(f"inpainting mask {path} is {im.size[0]}x{im.size[1]}, but the images are {size}x{size}: resize the mask (white = the hole).")
@@ -423,6 +419,23 @@ def load_mask(path: Path, size: int) -> torch.Tensor:
     if mask.sum() == 0:
         raise ValueError(f"inpainting mask {path} has no white pixel: nothing to fill.")
     return mask
+
+
+def illusion_views(image: torch.Tensor, kind: str, blur: tuple[int, float]) -> torch.Tensor:
+    """What a figure shows of an illusion ([1, C, H, W] in [0, 1]): an anagram upright and upside
+    down; a hybrid, its low-pass, its high-pass + 0.5, and the image shrunk to a quarter of its
+    width on white (what a distant viewer sees)."""
+    from .samplers import blur as lowpass, flip
+
+    if kind == "anagram":
+        return torch.cat([image, flip(image)])
+    size = image.shape[-1]
+    low = lowpass(image, *blur)
+    small = torch.nn.functional.interpolate(image, size=size // 4, mode="area")
+    before = (size - size // 4) // 2
+    after = size - size // 4 - before
+    small = torch.nn.functional.pad(small, [before, after, before, after], value=1.0)
+    return torch.cat([image, low, image - low + 0.5, small])
 
 
 def image_metrics(estimate: torch.Tensor, clean: torch.Tensor) -> dict:
