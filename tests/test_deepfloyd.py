@@ -332,3 +332,18 @@ def test_stage2_upsampling_keeps_the_views(tiny, tmp_path, caplog, kind):
     model = deepfloyd.IFStage2Model(ctx.stage2().unet, torch.device("cpu"), 250)
     eps, var = model(torch.randn(2, 6, 256, 256), 500, torch.cat([c1, c2]))
     assert eps.shape == var.shape == (2, 6, 256, 256) and eps[:, 3:].abs().max() == 0 and var[:, 3:].abs().max() == 0
+
+
+def test_loading_from_a_deleted_cache_says_what_to_do(tiny, tmp_path):
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(tiny["cache_dir"], cache)
+    manifest = {**tiny, "cache_dir": str(cache)}
+    shutil.rmtree(cache)
+    for load in (lambda: deepfloyd.load_pipeline(manifest, "stage2", torch.device("cpu")),
+                 lambda: deepfloyd.encode_prompts(manifest, ["a rocket ship"], torch.device("cpu"))):
+        with pytest.raises(deepfloyd.DeepFloydAccessError) as err:
+            load()
+        msg = str(err.value)
+        assert "not in the local Hugging Face cache" in msg and "delete resources/deepfloyd/tiny_manifest.json and rerun" in msg

@@ -214,6 +214,13 @@ def build_tiny(cache_dir: str | Path, repos: dict[str, str], seed: int) -> dict:
 # ---------------------------------------------------------------- loading
 
 
+def _load_error(err: Exception, manifest: dict, role: str) -> DeepFloydAccessError:
+    """Why loading failed, plus the way out when the files the manifest points at are gone."""
+    hint = (f" The manifest says the files were at {manifest['paths'][role]}; if they were deleted or moved, delete "
+            f"resources/deepfloyd/{'tiny' if manifest['source'] == 'tiny' else 'deepfloyd'}_manifest.json and rerun to fetch or build them again.")
+    return DeepFloydAccessError(explain(err, manifest["repos"][role]) + hint)
+
+
 def _load_kwargs(manifest: dict, device: torch.device) -> dict:
     """Where the files are (never the network) and the dtype: fp16 on CUDA, fp32 on the CPU."""
     return {"cache_dir": manifest["cache_dir"], "local_files_only": True, "dtype": torch.float16 if device.type == "cuda" else torch.float32}
@@ -228,7 +235,7 @@ def encode_prompts(manifest: dict, prompts: list[str], device: torch.device) -> 
         tokenizer = T5TokenizerFast.from_pretrained(repo, subfolder="tokenizer", cache_dir=manifest["cache_dir"], local_files_only=True)
         encoder = T5EncoderModel.from_pretrained(repo, subfolder="text_encoder", variant="fp16", **_load_kwargs(manifest, device))
     except OSError as err:
-        raise DeepFloydAccessError(explain(err, repo)) from err
+        raise _load_error(err, manifest, "stage1") from err
     encoder.to(device).eval()
     out = {}
     with torch.no_grad():
@@ -252,7 +259,7 @@ def load_pipeline(manifest: dict, role: str, device: torch.device, cpu_offload: 
                                                  feature_extractor=None, requires_safety_checker=False, variant="fp16",
                                                  **_load_kwargs(manifest, device))
     except OSError as err:
-        raise DeepFloydAccessError(explain(err, repo)) from err
+        raise _load_error(err, manifest, role) from err
     if cpu_offload and device.type == "cuda":
         pipe.enable_model_cpu_offload()
     else:
