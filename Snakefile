@@ -5,6 +5,7 @@
 #        snakemake --cores 2 --configfile config/smoke.yaml (tiny settings)
 
 
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
@@ -12,8 +13,21 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# the default config lives beside this file, so `-s path/to/Snakefile --directory elsewhere` works too
-configfile: str(Path(workflow.basedir) / "config" / "config.yaml")
+# the default config lives beside this file, so `-s path/to/Snakefile --directory elsewhere` works too;
+# read strictly first, so that a tab or a YAML slip in it is named with its line (rules/common.smk
+# then reads every config file strictly, --configfile ones included)
+DEFAULT_CONFIG = Path(workflow.basedir) / "config" / "config.yaml"
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+from fundiff.configfile import ConfigFileError, load as strict_load
+
+if DEFAULT_CONFIG.exists():
+    try:
+        strict_load(DEFAULT_CONFIG)
+    except ConfigFileError as err:
+        raise WorkflowError(f"Invalid config: {err}")
+
+
+configfile: str(DEFAULT_CONFIG)
 
 
 include: "rules/common.smk"

@@ -9,8 +9,14 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))
 from fundiff import recipes  # torch-free: keeps `snakemake -n` cheap
+from fundiff import configfile as config_files  # torch-free too
 
 
+# the config files read again, strictly: a key given twice, a tab, an empty file, 1e-4 read as text
+try:
+    config_files.check(config, workflow.configfiles)
+except config_files.ConfigFileError as err:
+    raise WorkflowError(f"Invalid config: {err}")
 validate(config, schema="../config/schema.yaml")
 try:
     recipes.check(config)
