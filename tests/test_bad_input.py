@@ -1,13 +1,33 @@
-"""Bad input, the cases of the robustness issue that no other test file covers, and an index of
+"""Bad input, the cases of the robustness issues that no other test file covers, and an index of
 where the rest are tested. Each ends in a message naming the problem and the fix.
 
+Here (Part A images and masks as users have them; rules in src/fundiff/part_a.py):
+- masks with two values of any kind (0/1, 0/255, boolean, two greys, 16-bit, float, RGB) read as
+  masks with a note: test_two_valued_masks_are_masks; JPEG-blurred edges thresholded with a note
+  of the hole fraction, a grey ramp refused: test_grey_masks_are_thresholded_with_a_note_or_refused
+- empty and whole-image masks (files and rectangles) refused by the loaders themselves:
+  test_empty_and_whole_image_masks_are_refused_by_the_loaders
+- float TIFFs read on the [0, 1] scale (the mean-0.46 case), outside [0, 1], NaN, float colour and
+  32-bit integer files refused: test_float_images_are_read_on_the_unit_scale
+- 16-bit grey and 16-bit colour scaled, pixel values checked: test_sixteen_bit_images_are_scaled_not_clipped
+- 1x1, 3000x4 and 8:1 inputs refused naming the size and `crop:`, tiny crops refused, non-square
+  crops noted: test_tiny_and_long_inputs_are_refused_unless_cropped
+- one log line per conversion (grey to RGB, alpha on white, EXIF rotation, first frame, 1-bit,
+  inverted background, centre square), values checked: test_every_conversion_leaves_one_line
+- past the pixel limit, no DecompressionBombWarning: test_pixel_limit_refuses_bombs_without_pillows_warning
+- the shipped inputs pass the rules: test_shipped_input_files_pass_the_rules
+
 Elsewhere:
+- config files read strictly at DAG build (a key given twice, tabs, an empty file, a top-level
+  list, non-text keys, `1e-4` read as a float, BOM + CRLF accepted, out-of-range list entries
+  naming the entry): tests/test_configfile.py (unit tests and three `snakemake -n` runs)
 - config (unknown key, wrong type, out-of-range t / sigma / gamma / i_start / epoch, empty list,
   unknown prompt, bad mask rectangle, unknown Part A model) at DAG build, nothing written:
   tests/test_workflow.py::test_bad_config_fails_at_dag_build_naming_the_key,
   tests/test_part_a.py::test_bad_part_a_config
-- missing, truncated, RGBA, 16-bit, CMYK and huge images; wrong-size, all-zero and all-one masks:
-  tests/test_part_a.py::test_load_png_converts_and_rejects, tests/test_deepfloyd.py (rgb inputs, masks)
+- missing, truncated, corrupt, RGBA, 16-bit, CMYK and huge images; wrong-size, all-zero and
+  all-one masks: tests/test_part_a.py::test_load_png_converts_and_rejects, tests/test_deepfloyd.py
+  (rgb inputs, masks, test_whole_image_masks_are_refused)
 - corrupt, truncated and foreign checkpoints: tests/test_train.py::test_load_checkpoint_*
 - MNIST failing its hash, a corrupt download, nothing left behind: tests/test_data.py
 - gated, not found, offline and unreachable DeepFloyd weights, token never shown:
