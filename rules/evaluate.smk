@@ -35,7 +35,7 @@ rule train_classifier:
         "logs/evaluation/train_classifier.log",
     benchmark:
         "benchmarks/evaluation/train_classifier.tsv"
-    threads: 4
+    threads: job_threads(4)
     resources:
         gpu=1,
         mem_mb=4000,
@@ -61,7 +61,7 @@ rule reference_metrics:
         **runtime_params(),
     log:
         "logs/evaluation/reference_metrics.log",
-    threads: 2
+    threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=4000,
@@ -90,7 +90,7 @@ rule sample_eval:
         "logs/part_b/{gen_model}/epoch_{epoch}/sample_eval{cfg}.log",
     benchmark:
         "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample_eval{cfg}.tsv"
-    threads: 4
+    threads: job_threads(4)
     resources:
         gpu=1,
         mem_mb=8000,
@@ -119,7 +119,7 @@ rule sample_metrics:
         "logs/part_b/{gen_model}/epoch_{epoch}/sample_metrics{cfg}.log",
     benchmark:
         "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample_metrics{cfg}.tsv"
-    threads: 2
+    threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=4000,
@@ -165,3 +165,4 @@ rule quality_figures:
         TORCH_ENV
     script:
         "../scripts/quality_figures.py"
+

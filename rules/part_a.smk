@@ -95,7 +95,7 @@ rule embed_prompts:
         "logs/part_a/{df_model}_embed_prompts.log",
     benchmark:
         "benchmarks/part_a/{df_model}_embed_prompts.tsv"
-    threads: 2
+    threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=24000,
@@ -123,7 +123,7 @@ rule part_a_setup:
         "logs/part_a/setup/steps_{steps}.log",
     benchmark:
         "benchmarks/part_a/setup/steps_{steps}.tsv"
-    threads: 2
+    threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
     conda:
@@ -147,7 +147,7 @@ rule part_a_noising:
         **part_a_params(),
     log:
         "logs/part_a/noising.log",
-    threads: 2
+    threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
     conda:
@@ -173,7 +173,7 @@ rule part_a_iterative:
         "logs/part_a/iterative.log",
     benchmark:
         "benchmarks/part_a/iterative.tsv"
-    threads: 2
+    threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
     conda:
@@ -201,7 +201,7 @@ rule part_a_sample:
         "logs/part_a/samples{cfg}.log",
     benchmark:
         "benchmarks/part_a/samples{cfg}.tsv"
-    threads: 2
+    threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
     conda:
@@ -226,7 +226,7 @@ rule part_a_sdedit:
         "logs/part_a/sdedit/{image}.log",
     benchmark:
         "benchmarks/part_a/sdedit/{image}.tsv"
-    threads: 2
+    threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
     conda:
@@ -249,7 +249,7 @@ rule part_a_text_edit:
         **part_a_params(),
     log:
         "logs/part_a/text_edit/{index}.log",
-    threads: 2
+    threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
     conda:
@@ -272,7 +272,7 @@ rule part_a_inpaint:
         **part_a_params(),
     log:
         "logs/part_a/inpaint/{index}.log",
-    threads: 2
+    threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
     conda:
@@ -297,7 +297,7 @@ rule part_a_illusion:
         **part_a_params(),
     log:
         "logs/part_a/{kind}/{index}.log",
-    threads: 2
+    threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
     conda:

@@ -48,7 +48,7 @@ rule denoise_examples:
         **runtime_params(),
     log:
         "logs/part_b/single_step/epoch_{epoch}/denoise_examples.log",
-    threads: 2
+    threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=4000,
@@ -73,7 +73,7 @@ rule ood_test:
         **runtime_params(),
     log:
         "logs/part_b/single_step/epoch_{epoch}/ood_test.log",
-    threads: 2
+    threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=4000,
@@ -100,7 +100,7 @@ rule test_metrics:
         "logs/part_b/single_step/epoch_{epoch}/test_metrics.log",
     benchmark:
         "benchmarks/part_b/single_step/epoch_{epoch}/test_metrics.tsv"
-    threads: 4
+    threads: job_threads(4)
     resources:
         gpu=1,
         mem_mb=8000,
@@ -134,7 +134,7 @@ rule plot_test_metrics:
 
 
 def sampling_steps(model):
-    return PB[model.split("/")[0]]["num_steps"] if model.startswith("flow/") else None
+    return recipes.sampling_steps(config, model)
 
 
 def model_guidance(model):
@@ -156,7 +156,7 @@ rule pure_noise_examples:
         **runtime_params(),
     log:
         "logs/part_b/pure_noise/epoch_{epoch}/pure_noise_examples.log",
-    threads: 2
+    threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=4000,
@@ -190,7 +190,7 @@ rule sample_model:
         "logs/part_b/{gen_model}/epoch_{epoch}/sample{cfg}.log",
     benchmark:
         "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample{cfg}.tsv"
-    threads: 4
+    threads: job_threads(4)
     resources:
         gpu=1,
         mem_mb=4000,
@@ -222,7 +222,7 @@ rule sampling_gif:
         "logs/part_b/{gen_model}/sampling_gif.log",
     benchmark:
         "benchmarks/part_b/{gen_model}/sampling_gif.tsv"
-    threads: 4
+    threads: job_threads(4)
     resources:
         gpu=1,
         mem_mb=4000,
@@ -255,7 +255,7 @@ rule step_comparison:
         "logs/part_b/step_comparison.log",
     benchmark:
         "benchmarks/part_b/step_comparison.tsv"
-    threads: 4
+    threads: job_threads(4)
     resources:
         gpu=1,
         mem_mb=4000,

@@ -36,7 +36,7 @@ rule train_epoch:
         "logs/part_b/{model}/train_epoch_{epoch}.log",
     benchmark:
         "benchmarks/part_b/{model}/train_epoch_{epoch}.tsv"
-    threads: 8
+    threads: job_threads(8)
     resources:
         gpu=1,
         mem_mb=8000,

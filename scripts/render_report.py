@@ -94,6 +94,20 @@ def glance():
     }
 
 
+def quality_gates(path):
+    """The gate table (results/quality_gates.csv) in display form, with the verdict in one line."""
+    from fundiff import gates
+
+    frame = pd.read_csv(path)
+    shown = frame.assign(value=[f"{v:.4g}" for v in frame.value], bar=["" if pd.isna(b) else f"{o} {b:.4g}" for o, b in zip(frame.op, frame.bar)])
+    rows = [
+        {**r, "css": {"PASS": "pass", "FAIL": "fail"}.get(r["status"], "reported")}
+        for r in shown.drop(columns=["op"]).fillna("").to_dict("records")
+    ]
+    failed = int((frame.status == "FAIL").sum())
+    return {"rows": rows, "summary": gates.summary(frame), "failed": failed}
+
+
 def generative(model):
     """Figures of one DDPM or flow model: loss, per-epoch samples, guidance sweep, animation."""
     m = recipes.model_settings(config, model)
@@ -174,6 +188,7 @@ context = {
     "flow": [generative(m) for m in models if m.startswith("flow/")],
     "steps": {"png": asset(root / "step_comparison.png"), "table": csv_table(root / "step_comparison.csv")},
     "glance": glance(),
+    "gates": quality_gates(snakemake.input.gates),
     "timings": html_table(benchmark_table(Path("benchmarks")), float_format="{:.1f}"),
     "prov": provenance(config, Path(snakemake.scriptdir).parent),
 }

@@ -119,8 +119,8 @@ def test_check_beta_order():
 
 
 def test_check_step_comparison_and_test_digits():
-    cfg = edited(SMOKE, lambda c: c["part_b"].update(step_comparison=[2, 15]))  # flow has 10 steps
-    with pytest.raises(recipes.ConfigError, match=r"part_b\.step_comparison has \[15\], more than part_b\.flow\.num_steps = 10"):
+    cfg = edited(SMOKE, lambda c: c["part_b"].update(step_comparison=[2, 15, 25]))  # DDPM has T = 20; the Euler sampler takes any count
+    with pytest.raises(recipes.ConfigError, match=r"part_b\.step_comparison has \[25\], more than part_b\.ddpm\.num_steps = 20"):
         recipes.check(cfg)
     cfg = edited(SMOKE, lambda c: c["part_b"].update(num_test_digits=300))  # test_limit 256
     with pytest.raises(recipes.ConfigError, match="num_test_digits"):

@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SMOKE = REPO / "config" / "smoke.yaml"
 DEFAULT = REPO / "config" / "config.yaml"
+LAPTOP = REPO / "config" / "laptop.yaml"
 
 
 def snakemake(workdir: Path, *args: str, configfile: Path = SMOKE, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
@@ -68,6 +69,35 @@ def test_default_dag_has_every_output(tmp_path):
     ]:
         assert path in outputs, path
     assert not any("epoch_021" in o or "flow/time_cond/checkpoints/epoch_011" in o for o in outputs)
+
+
+def key_paths(tree, prefix=""):
+    """Every key path of a nested config ("part_b.ddpm.class_cond.lr", ...)."""
+    if not isinstance(tree, dict):
+        return set()
+    return {f"{prefix}{k}" for k in tree} | {p for k, v in tree.items() for p in key_paths(v, f"{prefix}{k}.")}
+
+
+def test_laptop_dag_contains_every_output_of_the_default_dag(tmp_path, monkeypatch):
+    """config/laptop.yaml runs the same experiments as the course recipe: its dry-run DAG holds
+    every file of the default DAG (same epochs shown, same gammas, same Part A inputs), and
+    nothing else differs but sizes (widths, images per epoch, sample counts and steps)."""
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # no DeepFloyd weights: auto -> the MNIST model, as on a laptop
+    default = dry_run_outputs(tmp_path / "default", DEFAULT)
+    laptop = dry_run_outputs(tmp_path / "laptop", LAPTOP)
+    missing = sorted(default - laptop)
+    assert not missing, missing[:20]
+    assert "results/quality_gates.csv" in laptop and "results/part_b/ddpm/class_cond/epoch_020/samples_cfg10.png" in laptop
+    cfg, lap = yaml.safe_load(DEFAULT.read_text()), yaml.safe_load(LAPTOP.read_text())
+    assert lap["part_a"]["model"] == "mnist"
+    # sizes only: the course's experiment lists are unchanged
+    for path in ("part_b.editions", "part_b.noise_sigmas", "part_b.step_comparison", "part_a.forward_t", "part_a.sdedit_i_starts", "part_a.cfg_sweep", "part_a.mnist"):
+        a, b = cfg, lap
+        for k in path.split("."):
+            a, b = a[k], b[k]
+        assert a == b, path
+    assert key_paths(cfg) - key_paths(lap) == set()
 
 
 @pytest.mark.parametrize(
@@ -156,6 +186,20 @@ def test_smoke_run_end_to_end(smoke_dir):
             assert row[[f"frac_{k}" for k in range(10)]].sum(axis=1)[0] == pytest.approx(1)
             assert 0 <= row.class_entropy_bits[0] <= 3.33 and row.frechet_distance[0] >= -1e-6
             assert (0 <= row.accuracy[0] <= 1) if class_model else row.accuracy.isna().all()
+    # quality gates: one row per gate, judged from the files above, shown at the top of the report
+    from fundiff import gates
+
+    table = pd.read_csv(tmp_path / "results/quality_gates.csv")
+    assert list(table.columns) == gates.COLUMNS and set(table.status) <= {"PASS", "FAIL", "reported"}
+    gens = recipes.generative_models(cfg)
+    assert len(table) == 1 + 3 * len(gens) + 1  # test MSE; per model accuracy or entropy + confidence, FD; figures
+    mse = table[table.gate == "test MSE"].iloc[0]
+    tm = pd.read_csv(tmp_path / f"results/part_b/single_step/epoch_{max(cfg['part_b']['single_step']['show_epochs']):03d}/test_metrics.csv")
+    assert mse.value == pytest.approx(tm[(tm.image == "denoised") & (tm.sigma == 0.5)].mse.iloc[0]) and mse.bar == 0.010
+    figs = table[table.gate == "figures readable and not blank"].iloc[0]
+    assert figs.status == "PASS" and figs.value == len(recipes.figure_files(cfg, "tiny"))
+    html = (tmp_path / "results/report/index.html").read_text()
+    assert "Quality gates: " + gates.summary(table) in html
     # no temporary leftovers under any final name
     assert not list((tmp_path / "results").rglob(".*.tmp*"))
     # the losses CSV covers every epoch; the test metrics cover every sigma for both images

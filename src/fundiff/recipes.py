@@ -68,6 +68,10 @@ def recipe(config: dict, model: str) -> dict:
         "ema_decay": m.get("ema_decay"),
         "train_limit": config["data"].get("train_limit"),
     }
+    # keys of quick recipes, left out when unset so that older checkpoints keep matching
+    for key in ("images_per_epoch", "warmup_steps", "ema_warmup"):
+        if m.get(key) is not None:
+            out[key] = m[key]
     if model in ("single_step", "pure_noise"):
         out.update(objective="denoise", conditioning="none", sigma=m.get("sigma"), pure_noise=model == "pure_noise")
         return out
@@ -84,8 +88,12 @@ def recipe(config: dict, model: str) -> dict:
 
 
 def sampling_steps(config: dict, model: str) -> int:
-    """Steps of a full sampling run: T for DDPM, the Euler step count for flow matching."""
-    return config["part_b"][model.split("/")[0]]["num_steps"]
+    """Steps of the sample grids, evaluation samples and animations: the Euler step count for
+    flow matching; for DDPM `sample_steps` evenly strided timesteps, or all T when it is null."""
+    edition = config["part_b"][model.split("/")[0]]
+    if model.startswith("flow/"):
+        return edition["num_steps"]
+    return edition.get("sample_steps") or edition["num_steps"]
 
 
 def check(config: dict) -> None:
@@ -106,10 +114,12 @@ def check(config: dict) -> None:
     if pb["num_test_digits"] > (config["data"].get("test_limit") or 10_000):
         raise ConfigError("part_b.num_test_digits exceeds data.test_limit; lower the first or raise the second.")
     check_part_a(config)
-    for edition in pb["editions"]:
-        too_many = [k for k in pb["step_comparison"] if k > pb[edition]["num_steps"]]
+    if "ddpm" in pb["editions"]:  # the Euler sampler takes any step count; DDPM at most T
+        too_many = [k for k in pb["step_comparison"] if k > pb["ddpm"]["num_steps"]]
         if too_many:
-            raise ConfigError(f"part_b.step_comparison has {too_many}, more than part_b.{edition}.num_steps = {pb[edition]['num_steps']}.")
+            raise ConfigError(f"part_b.step_comparison has {too_many}, more than part_b.ddpm.num_steps = {pb['ddpm']['num_steps']} (T).")
+    if (pb["ddpm"].get("sample_steps") or 0) > pb["ddpm"]["num_steps"]:
+        raise ConfigError(f"part_b.ddpm.sample_steps ({pb['ddpm']['sample_steps']}) exceeds part_b.ddpm.num_steps = {pb['ddpm']['num_steps']}; use at most T, or null for all T.")
 
 
 def fmt_gamma(gamma: float) -> str:
@@ -322,3 +332,9 @@ def evaluation_targets(config: dict) -> list[str]:
     for model in generative_models(config):
         out += metrics_files(config, model) + list(quality_files(config, model).values())
     return out
+
+
+def figure_files(config: dict, part_a_model: str) -> list[str]:
+    """The image files a reader looks at: every Part B and Part A figure and the evaluation plots."""
+    files = part_b_targets(config) + part_a_targets(config, part_a_model) + evaluation_targets(config)
+    return [f for f in files if f.endswith((".png", ".gif"))]

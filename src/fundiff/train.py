@@ -12,6 +12,12 @@ Objectives (the `objective` key of a recipe):
     ddpm      x_t = sqrt(abar_t) x + sqrt(1 - abar_t) eps, t ~ U{1..T}, loss ||eps_theta(x_t, t/T, c) - eps||^2
     flow      x_t = (1 - t) eps + t x, t ~ U[0, 1], loss ||u_theta(x_t, t, c) - (x - eps)||^2
 
+With `images_per_epoch` set, an epoch is that many images drawn without replacement from the
+whole training split (a fresh random subset each epoch) instead of a full pass: a shorter epoch
+for quick recipes, with the per-epoch jobs, LR schedule and shown epochs unchanged. With
+`warmup_steps` set, the learning rate ramps linearly from lr / warmup_steps to lr over the first
+that many optimiser steps (on top of the per-epoch ExponentialLR).
+
 With `ema_decay` set, an exponential moving average of the weights (and BatchNorm buffers) is
 kept beside them and is what sampling uses.
 
@@ -91,13 +97,24 @@ def make_lr_scheduler(optimizer, recipe: dict):
 
 
 def make_ema(model, recipe: dict):
-    """AveragedModel with w_ema <- decay w_ema + (1 - decay) w after every step, or None."""
+    """AveragedModel with w_ema <- d w_ema + (1 - d) w after every step, or None.
+
+    d = ema_decay; with `ema_warmup` d = min(ema_decay, (1 + n) / (10 + n)) after n updates, so
+    a short run's average does not keep the random initial weights (the 0.999 of a long run
+    would still hold 0.999^1000 = 37 % of them after 1,000 steps)."""
     decay = recipe.get("ema_decay")
     if decay is None:
         return None
     from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+    if not recipe.get("ema_warmup"):
+        return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+    def ramped(averaged, current, num_averaged):
+        d = min(decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
+        return averaged * d + current * (1.0 - d)
+
+    return AveragedModel(model, avg_fn=ramped, use_buffers=True)
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:
@@ -172,6 +189,12 @@ def training_loss(model, x: torch.Tensor, labels: torch.Tensor, recipe: dict, sc
     return F.mse_loss(eps.float(), noise)
 
 
+def epoch_images(recipe: dict, n: int) -> int:
+    """Images one epoch trains on: `images_per_epoch` (at most the split), or the whole split."""
+    limit = recipe.get("images_per_epoch")
+    return n if limit is None else min(int(limit), n)
+
+
 def schedule_for(recipe: dict):
     if recipe["objective"] == "ddpm":
         return ddpm.make_schedule(recipe["num_steps"], recipe["beta_start"], recipe["beta_end"])
@@ -210,10 +233,20 @@ def train_epoch(
 
     model.train()
     n, batch = images.shape[0], recipe["batch_size"]
-    order = torch.randperm(n, generator=generator).to(images.device)
-    batches = range(0, n, batch)
+    order = torch.randperm(n, generator=generator)[: epoch_images(recipe, n)].to(images.device)
+    warmup = recipe.get("warmup_steps") or 0
+    step = int(state["losses"].shape[0])  # optimiser steps taken before this epoch
+    base_lrs = [g["lr"] for g in optimizer.param_groups]  # this epoch's scheduled rate
+    batches = range(0, order.shape[0], batch)
     losses = []
     for start in progress(batches) if progress else batches:
+        if step < warmup:
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = lr * (step + 1) / warmup
+        elif step == warmup and warmup:
+            for group, lr in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = lr
+        step += 1
         idx = order[start : start + batch]
         x = images[idx]
         if runtime.channels_last:
@@ -226,6 +259,8 @@ def train_epoch(
         if ema is not None:
             ema.update_parameters(model)
         losses.append(loss.detach())
+    for group, lr in zip(optimizer.param_groups, base_lrs):
+        group["lr"] = lr  # the ExponentialLR chain continues from the scheduled rate, not the warm-up one
     scheduler.step()
     losses = torch.stack(losses).float().cpu()
     log.info("%s epoch %d: mean loss %.5f, lr now %.3g", state["name"], state["epoch"] + 1, losses.mean().item(), scheduler.get_last_lr()[0])

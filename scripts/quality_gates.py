@@ -1,0 +1,15 @@
+"""Rule quality_gates: every gate of the config's quality_gates, measured -> results/quality_gates.csv."""
+
+import logging
+
+from fundiff import gates
+from fundiff.io import atomic_path
+from fundiff.scriptutil import setup
+
+setup(snakemake.log[0])
+frame = gates.evaluate(snakemake.params.config, "results", figures=list(snakemake.input.figures))
+for row in frame.itertuples():
+    logging.getLogger("fundiff").info("%-4s %s %s (%s): %s %s %s %s", row.status, row.model, row.gate, row.setting, row.value, row.op, row.bar, row.note)
+logging.getLogger("fundiff").info("%s", gates.summary(frame))
+with atomic_path(snakemake.output[0]) as tmp:
+    frame.to_csv(tmp, index=False)
