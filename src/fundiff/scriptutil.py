@@ -11,8 +11,24 @@ import torch
 from .device import Runtime, resolve
 
 
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (what taskset, cgroups' cpusets and SLURM
+    give it), or os.cpu_count() where the platform has no sched_getaffinity."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def torch_threads(requested: int, cpus: int | None = None) -> int:
+    """min(requested, usable CPUs), at least 1: a rule's `threads` is what it asks of the scheduler,
+    and more torch threads than cores only adds contention (see README, Speed)."""
+    return max(1, min(int(requested), usable_cpus() if cpus is None else cpus))
+
+
 def setup(log_path: str | None, threads: int = 1, device: str | None = None, precision: str | None = None) -> Runtime | None:
-    """Send logging, warnings and stderr (tqdm included) to the rule's log file; cap torch threads.
+    """Send logging, warnings and stderr (tqdm included) to the rule's log file; set torch threads
+    to the rule's `threads`, capped at the CPUs this process may use.
 
     Returns the resolved Runtime when `device` is given.
     """
@@ -26,14 +42,15 @@ def setup(log_path: str | None, threads: int = 1, device: str | None = None, pre
         force=True,
     )
     logging.captureWarnings(True)
-    torch.set_num_threads(max(1, int(threads)))
+    cpus = usable_cpus()
+    torch.set_num_threads(torch_threads(threads, cpus))
     if device is None:
         return None
     runtime = resolve(device, precision or "auto")
     # CUDA_VISIBLE_DEVICES: the GPUs a scheduler (SLURM --gpus) gave this job; tests/test_slurm.py reads it here
     logging.getLogger("fundiff").info(
-        "runtime: %s, %d CPU threads, torch %s, CUDA_VISIBLE_DEVICES=%s",
-        runtime.describe(), torch.get_num_threads(), torch.__version__, os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
+        "runtime: %s, %d CPU threads (job threads %d, usable CPUs %d), torch %s, CUDA_VISIBLE_DEVICES=%s",
+        runtime.describe(), torch.get_num_threads(), int(threads), cpus, torch.__version__, os.environ.get("CUDA_VISIBLE_DEVICES", "unset"),
     )
     return runtime
 
