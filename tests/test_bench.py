@@ -1,28 +1,221 @@
-"""The training-step benchmark runs end to end at tiny settings and reports what it promises."""
+"""The benchmarks run end to end at tiny settings and report what they promise; thread capping."""
 
 import json
+import logging
+import os
+import re
+import sys
 from pathlib import Path
 
-from fundiff import bench
+import pytest
+import torch
+import yaml
 
-CONFIG = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
+from fundiff import bench, recipes, scriptutil
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "config" / "config.yaml"
 
 
 def test_bench_train_tiny(tmp_path, capsys):
     out_json = tmp_path / "bench.json"
     argv = ["train", "--hidden", "8", "--batch", "32", "--steps", "2", "--warmup", "1", "--synthetic",
             "--loss-steps", "3", "--config", str(CONFIG), "--json", str(out_json)]
-    results = bench.main(argv)  # exits 0 even when the bar fails (no --strict)
+    results = bench.main(argv)  # exits 0 even when a bar fails (no --strict)
     printed = capsys.readouterr().out
 
     for mode in ("project", "reference", "plain_bf16"):
         m = results["modes"][mode]
         assert m["ms_per_step"] > 0 and m["images_per_s"] > 0 and m["gflop_per_s"] > 0
-        assert mode in printed
+        assert mode in printed and mode in results["modes_as_run"]
     assert results["ratio"] > 0 and "ratio project/reference" in printed
     assert "ms/step" in printed and "images/s" in printed and "GFLOP/s" in printed
-    assert ("PASS" in printed) or ("FAIL" in printed)
     assert results["gflop_per_image"] == 6.4 * (8 / 128) ** 2
+    # the machine, its flags and the judged path, and what each mode ran as
+    assert results["cpu_path"] in ("AMX", "AVX512-bf16", "neither") and "cpu bf16 path judged" in printed
+    assert f"cpu: {results['cpu']}" in printed
+    assert results["modes_as_run"]["project"].startswith("train_epoch, data in memory, " + results["runtime"].split("), ", 1)[1])
+    # the bars that apply here, each with a verdict; the every-machine bar is always there
+    assert results["bars"][0]["bar"].startswith("project >= plain bf16")
+    assert len(results["bars"]) == (3 if results["cpu_path"] == "AMX" and not results["gpu"] else 1)
+    for b in results["bars"]:
+        assert f"bar: {b['bar']}: {'PASS' if b['pass'] else 'FAIL'}" in printed
+    assert results["bar_pass"] == all(b["pass"] for b in results["bars"])
     lc = results["loss_check"]
     assert lc["project_loss"] > 0 and lc["reference_loss"] > 0 and "loss check" in printed
     assert json.loads(out_json.read_text())["ratio"] == results["ratio"]
+
+
+def _info(path, gpu=None):
+    return {"cpu_path": path, "gpu": gpu, "cpu": "test CPU"}
+
+
+def test_train_bars_by_cpu_path():
+    good_loss = {"rel_diff": 0.01}
+    bars, skipped = bench.train_bars(_info("AMX"), ratio_median=5.2, plain_median=1.1, lc=good_loss)
+    assert [b["pass"] for b in bars] == [True, True, True] and not skipped
+    bars, _ = bench.train_bars(_info("AMX"), ratio_median=4.9, plain_median=1.1, lc={"rel_diff": 0.03})
+    assert [b["pass"] for b in bars] == [True, False, False]
+    bars, _ = bench.train_bars(_info("AMX"), ratio_median=6, plain_median=1.1, lc=None)  # loss check not run: the bar is not met
+    assert [b["pass"] for b in bars] == [True, True, False]
+    for path, gpu in (("AVX512-bf16", None), ("neither", None), ("AMX", "H100")):
+        bars, skipped = bench.train_bars(_info(path, gpu), ratio_median=1.0, plain_median=0.9, lc=good_loss)
+        assert len(bars) == 1 and not bars[0]["pass"] and len(skipped) == 1 and "AMX CPUs only" in skipped[0]
+
+
+def test_train_strict_exit_status(monkeypatch):
+    for ok, code in ((True, None), (False, 1)):
+        monkeypatch.setattr(bench, "bench_train", lambda args, ok=ok: {"bar_pass": ok})
+        argv = ["train", "--synthetic", "--strict"]
+        if code is None:
+            assert bench.main(argv) == {"bar_pass": True}
+        else:
+            with pytest.raises(SystemExit) as err:
+                bench.main(argv)
+            assert err.value.code == code
+        bench.main(["train", "--synthetic"])  # without --strict: returns, whatever the verdict
+
+
+def test_cpu_path():
+    assert bench.cpu_path({"avx2", "avx512_bf16", "amx_bf16", "amx_tile"}) == "AMX"
+    assert bench.cpu_path({"avx2", "avx512f", "avx512_bf16"}) == "AVX512-bf16"
+    assert bench.cpu_path({"avx2", "fma"}) == "neither"
+
+
+def test_bench_sampling_tiny(tmp_path, capsys):
+    out_json = tmp_path / "sampling.json"
+    results = bench.main(["sampling", "--samples", "4", "--steps", "6", "--hidden", "4", "--warmup", "1",
+                          "--config", str(CONFIG), "--json", str(out_json)])
+    printed = capsys.readouterr().out
+    assert set(results["samplers"]) == {"ddpm", "flow"}
+    for kind, r in results["samplers"].items():
+        p, c = r["modes"]["project"], r["modes"]["course"]
+        for m in (p, c):
+            assert m["images_per_s"] > 0 and m["ms_per_step"] > 0 and m["gflop_per_s"] > 0
+            # images/s of a run of --steps steps at the mean timed step
+            assert m["images_per_s"] == pytest.approx(4 / (m["ms_per_step"] / 1e3 * 6))
+        assert r["ratio"] == pytest.approx(p["images_per_s"] / c["images_per_s"])
+        assert f"ratio project/course: {r['ratio']:.2f}x" in printed
+        a = r["agreement"]
+        assert a["agree"] and a["max_abs_diff"] <= a["tolerance"] and a["precision"] in ("fp32", "bf16")
+        assert r["forward_gflop_per_image"] > 0
+    assert results["all_agree"] and printed.count("AGREE") == 2 and "DISAGREE" not in printed
+    assert "cpu bf16 path judged" in printed
+    assert json.loads(out_json.read_text())["samplers"]["ddpm"]["ratio"] == results["samplers"]["ddpm"]["ratio"]
+
+
+def test_sampling_agreement_catches_a_wrong_step():
+    """The tolerance is far below what a wrong step does: other noise or another schedule disagrees."""
+    from fundiff import ddpm, part_b, train
+
+    config = yaml.safe_load(CONFIG.read_text())
+    state = bench.sampling_state(config, "ddpm/class_cond", 4, 20, 0)
+    out = part_b.sample_checkpoint(state, bench.resolve("cpu", "auto"), 4, 0, guidance=5.0)
+    model = train.build_model(state).eval()
+    cond = torch.nn.functional.one_hot(part_b.sample_labels(4), 10).float()
+    right = train.schedule_for(state["recipe"])
+    for schedule, seed, agree in ((right, 0, True), (right, 1, False), (ddpm.make_schedule(20, 1e-4, 0.03), 0, False)):
+        *_, x = bench.course_ddpm(model, schedule, cond, 5.0, torch.Generator().manual_seed(seed), "cpu")
+        assert bench.agreement(out["samples"], x, "fp32")["agree"] == agree
+    assert torch.is_grad_enabled()  # the course loop's no_grad does not leak out of the generator
+
+
+def tiny_config(tmp_path) -> Path:
+    """config/smoke.yaml (every Part B model) at yet smaller sizes."""
+    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    config["data"]["train_limit"] = 128
+    pb = config["part_b"]
+    pb.update(num_samples=10, gif_frames=2, step_comparison=[2, 4])
+    pb["ddpm"]["num_steps"] = 8
+    pb["flow"]["num_steps"] = 4
+    for model in recipes.models(config):
+        recipes.model_settings(config, model).update(hidden=4, batch_size=32)
+    config["evaluation"].update(num_samples=20, batch_size=10)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_bench_recipe_tiny(tmp_path, capsys):
+    path = tiny_config(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    out_json = tmp_path / "recipe.json"
+    results = bench.main(["recipe", "--device", "cpu", "--scale", "0.5", "--config", str(path), "--synthetic", "--json", str(out_json)])
+    printed = capsys.readouterr().out
+    assert "EXTRAPOLATED" in printed and results["extrapolated"] and results["scale"] == 0.5
+    assert list(results["models"]) == recipes.models(config) and len(results["models"]) == 7
+    for model, m in results["models"].items():
+        assert model in printed
+        t = m["train"]
+        settings = recipes.model_settings(config, model)
+        assert t["epochs"] == settings["epochs"] == len(t["per_epoch"])
+        assert t["steps_per_epoch"] == 4 and t["steps_run_per_epoch"] == 2  # 128 images / batch 32, half of it run
+        assert t["seconds"] > 0 and t["images_per_s"] > 0 and t["tflop_per_s"] > 0 and t["gflop_per_image"] > 0
+        assert t["images"] == 128 * settings["epochs"]
+        s = m["sampling"]
+        if "/" not in model:
+            assert s is None
+            continue
+        jobs = bench.sampling_jobs(config, model)
+        assert s["runs"] == len(jobs) and s["images"] == sum(j["samples"] for j in jobs)
+        assert s["seconds"] > 0 and s["images_per_s"] > 0 and s["tflop_per_s"] > 0
+        assert set(s["by_job"]) == {"grid", "gif", "eval"} | ({"step_comparison"} if model.endswith("/class_cond") else set())
+    assert results["total_s"] == pytest.approx(results["train_s"] + results["sampling_s"])
+    assert json.loads(out_json.read_text())["total_s"] == results["total_s"]
+
+
+def test_sampling_jobs_of_the_course_config():
+    config = yaml.safe_load(CONFIG.read_text())
+    jobs = bench.sampling_jobs(config, "ddpm/class_cond")
+    kinds = [j["job"] for j in jobs]
+    # grids: epochs 1, 5, 10, 15, 20 at gamma 5 and the sweep's 6 at epoch 20 (5 shared): 10; one animation;
+    # the step comparison's 4 step counts; evaluation: the grids' 10 settings x 1000 samples in batches of 500
+    assert (kinds.count("grid"), kinds.count("gif"), kinds.count("step_comparison"), kinds.count("eval")) == (10, 1, 4, 20)
+    assert sorted(j["steps"] for j in jobs if j["job"] == "step_comparison") == [5, 10, 50, 300]
+    assert all(j["samples"] == 500 for j in jobs if j["job"] == "eval")
+    time_jobs = bench.sampling_jobs(config, "ddpm/time_cond")
+    assert all(j["guidance"] is None for j in time_jobs) and "step_comparison" not in {j["job"] for j in time_jobs}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+def test_recipe_cuda_without_gpu_exits_with_a_message(capsys):
+    with pytest.raises(SystemExit) as err:
+        bench.main(["recipe", "--device", "cuda", "--scale", "0.01"])
+    assert err.value.code == 2
+    message = capsys.readouterr().err
+    assert "no CUDA GPU" in message and "--device cpu" in message and "Traceback" not in message
+
+
+def test_thread_capping(monkeypatch):
+    assert scriptutil.torch_threads(8, cpus=2) == 2
+    assert scriptutil.torch_threads(1, cpus=2) == 1
+    assert scriptutil.torch_threads(4, cpus=16) == 4
+    assert scriptutil.torch_threads(0, cpus=4) == 1
+    assert scriptutil.usable_cpus() == len(os.sched_getaffinity(0))
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS, Windows
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert scriptutil.usable_cpus() == 3 and scriptutil.torch_threads(8) == 3
+
+
+def test_setup_caps_threads_and_logs_both(tmp_path, monkeypatch):
+    log = tmp_path / "job.log"
+    root = logging.getLogger()
+    handlers, level, threads = root.handlers[:], root.level, torch.get_num_threads()
+    monkeypatch.setattr(sys, "stderr", sys.stderr)  # setup() points stderr at the log; restored after
+    monkeypatch.setattr(scriptutil, "usable_cpus", lambda: 2)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    try:
+        scriptutil.setup(str(log), threads=8, device="cpu", precision="fp32")
+        assert torch.get_num_threads() == 2
+        sys.stderr.flush()
+        text = log.read_text()
+    finally:
+        for h in root.handlers:
+            if h not in handlers:
+                h.close()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        torch.set_num_threads(threads)
+    assert "2 CPU threads (job threads 8, usable CPUs 2)" in text
+    assert re.findall(r"runtime: .*CUDA_VISIBLE_DEVICES=(\S+)", text) == ["0"]  # what tests/test_slurm.py reads
+    assert re.search(r"runtime: cpu", text)
