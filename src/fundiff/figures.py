@@ -7,21 +7,29 @@ import textwrap
 from pathlib import Path
 from typing import Sequence
 
-import matplotlib
+import numpy as np
+import torch
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+from .io import atomic_path
 
-from .io import atomic_path  # noqa: E402
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend, imported on first use: the sampling and training jobs
+    that only write image grids (tile, save_png, save_gif) skip its ~1 s import."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 # matplotlib writes its version into PNG metadata but no date; keep it that way for identical reruns
 SAVE_KW = {"dpi": 120, "bbox_inches": "tight", "metadata": {"Software": None}}
 
 
 def _save(fig, path: str | Path) -> None:
+    plt = pyplot()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, **SAVE_KW)
     plt.close(fig)
@@ -36,6 +44,7 @@ def image_table(
     cell: float = 0.9,
 ) -> None:
     """A table of images: rows[i] is [K, 1 or 3, H, W] in [0, 1] (clipped), one row per entry."""
+    plt = pyplot()
     n_rows, n_cols = len(rows), max(r.shape[0] for r in rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols + (1.2 if row_labels else 0), cell * n_rows + (0.4 if title else 0)), squeeze=False)
     for i, row in enumerate(rows):
@@ -90,6 +99,7 @@ def save_gif(frames: Sequence[torch.Tensor], path: str | Path, nrow: int, scale:
 
 def loss_curve(series: dict[str, tuple[np.ndarray, Sequence[int]]], path: str | Path, title: str) -> None:
     """Per-step training loss (log y) for each named run, epoch boundaries marked."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     for name, (losses, epoch_ends) in series.items():
         steps = np.arange(1, len(losses) + 1)
@@ -112,6 +122,7 @@ def loss_curve(series: dict[str, tuple[np.ndarray, Sequence[int]]], path: str | 
 
 
 def line_plot(x, ys: dict[str, Sequence[float]], path: str | Path, xlabel: str, ylabel: str, title: str, logy: bool = False) -> None:
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.6, 3.4))
     for name, y in ys.items():
         ax.plot(x, y, marker="o", label=name)
@@ -129,6 +140,7 @@ def line_plot(x, ys: dict[str, Sequence[float]], path: str | Path, xlabel: str, 
 def metric_panels(panels: Sequence[dict], path: str | Path, xlabel: str, title: str, integer_x: bool = False) -> None:
     """Side-by-side line plots sharing an x axis. Each panel: {"ylabel": str, "series": {name: (x, y)},
     optional "hlines": {name: y} (dashed reference levels), "ylim": (lo, hi)}. `integer_x`: whole-number x ticks (epochs)."""
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), squeeze=False)
     for ax, panel in zip(axes[0], panels):
         for name, (x, y) in panel["series"].items():
@@ -139,7 +151,7 @@ def metric_panels(panels: Sequence[dict], path: str | Path, xlabel: str, title: 
         if panel.get("ylim"):
             ax.set_ylim(*panel["ylim"])
         if integer_x:
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+            ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(panel["ylabel"])
         ax.grid(alpha=0.3)
@@ -151,6 +163,7 @@ def metric_panels(panels: Sequence[dict], path: str | Path, xlabel: str, title: 
 
 def grouped_bars(categories: Sequence, series: dict[str, Sequence[float]], path: str | Path, xlabel: str, ylabel: str, title: str, ylim=None) -> None:
     """One group of bars per category, one bar per named series."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 3.4))
     x = np.arange(len(categories))
     width = 0.8 / max(1, len(series))

@@ -28,7 +28,7 @@ COLUMNS = ["gate", "model", "setting", "value", "op", "bar", "status", "note"]
 DEFAULTS = {
     "single_step_mse": 0.010,
     "time_entropy_bits": 3.2,
-    "time_confidence": 0.8,
+    "time_confidence": 0.7,
     "max_frechet_distance": None,
     "class_accuracy": 0.97,
     "min_class_accuracy": None,

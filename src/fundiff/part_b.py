@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -45,9 +44,10 @@ def ood_rows(model, digits: torch.Tensor, sigmas: list[float], runtime: Runtime,
     return rows
 
 
-def test_metrics(model, images: torch.Tensor, sigmas: list[float], runtime: Runtime, generator: torch.Generator) -> pd.DataFrame:
+def test_metrics(model, images: torch.Tensor, sigmas: list[float], runtime: Runtime, generator: torch.Generator):
     """MSE, PSNR and SSIM of the denoiser's output against the clean test images, per sigma,
     beside the same numbers for the noisy input (what doing nothing scores)."""
+    import pandas as pd
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure  # slow import
 
     rows = []
