@@ -120,7 +120,7 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) ->
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, runtime: Runtime, batch: int = 1000) -> float:
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, runtime: Runtime, batch: int = 250) -> float:
     probs = classify(model, images, runtime, batch=batch)["probs"]
     return (probs.argmax(1) == labels.cpu()).double().mean().item()
 
@@ -261,7 +261,7 @@ def draw_eval_samples(
 
 
 @torch.no_grad()
-def classify(model: MnistClassifier, images: torch.Tensor, runtime: Runtime | None = None, batch: int = 1000) -> dict:
+def classify(model: MnistClassifier, images: torch.Tensor, runtime: Runtime | None = None, batch: int = 250) -> dict:
     """{"probs": float32 [N, 10], "features": float32 [N, F]} on the CPU, in batches; images clamped to [0, 1]."""
     model = model.eval()
     device = next(model.parameters()).device
@@ -331,7 +331,7 @@ def unconditional_metrics(probs: torch.Tensor, features: torch.Tensor) -> dict:
     return out
 
 
-def frechet_distance(model: MnistClassifier, real: torch.Tensor, fake: torch.Tensor, runtime: Runtime | None = None, batch: int = 1000) -> float:
+def frechet_distance(model: MnistClassifier, real: torch.Tensor, fake: torch.Tensor, runtime: Runtime | None = None, batch: int = 250) -> float:
     """Frechet distance between the classifier-feature Gaussians of `real` and `fake` images
     (torchmetrics' FrechetInceptionDistance with the classifier as its feature network, float64)."""
     from torchmetrics.image.fid import FrechetInceptionDistance  # slow import: only the metric jobs pay it

@@ -23,7 +23,9 @@ def _prepare(x: torch.Tensor, runtime: Runtime) -> torch.Tensor:
 
 
 @torch.no_grad()
-def denoise(model, z: torch.Tensor, runtime: Runtime, batch: int = 1000) -> torch.Tensor:
+def denoise(model, z: torch.Tensor, runtime: Runtime, batch: int = 100) -> torch.Tensor:
+    """The denoiser on z in batches (100: small enough for the activations to stay in cache, ~1.5x
+    faster per image on a 2-core CPU than 1,000)."""
     out = []
     for start in range(0, z.shape[0], batch):
         with runtime.autocast():
