@@ -164,6 +164,14 @@ def test_bench_recipe_tiny(tmp_path, capsys):
     assert json.loads(out_json.read_text())["total_s"] == results["total_s"]
 
 
+def test_bench_recipe_models_subset(tmp_path, capsys):
+    path = tiny_config(tmp_path)
+    results = bench.main(["recipe", "--device", "cpu", "--scale", "0.25", "--config", str(path), "--synthetic", "--models", "flow/time_cond"])
+    assert list(results["models"]) == ["flow/time_cond"] and "not the whole recipe" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="not among the config's models"):
+        bench.main(["recipe", "--device", "cpu", "--config", str(path), "--synthetic", "--models", "ddpm/nope"])
+
+
 def test_sampling_jobs_of_the_course_config():
     config = yaml.safe_load(CONFIG.read_text())
     jobs = bench.sampling_jobs(config, "ddpm/class_cond")

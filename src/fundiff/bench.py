@@ -7,7 +7,7 @@
                                       [--hidden 64] [--guidance 5] [--warmup 2] [--device auto]
                                       [--precision auto] [--threads T] [--json PATH]
     python -m fundiff.bench recipe    [--device auto|cuda|cpu] [--scale F] [--config PATH]
-                                      [--synthetic] [--threads T] [--json PATH]
+                                      [--synthetic] [--threads T] [--models M,..] [--json PATH]
     python -m fundiff.bench threads   [--threads 8,2] [--hidden 64] [--batch 128] [--steps 6]
 
 Every command first prints the CPU model, its flags that matter for PyTorch's CPU kernels and
@@ -731,7 +731,16 @@ def bench_recipe(args) -> dict:
     results = {**info, "config": str(args.config), "scale": args.scale, "extrapolated": extrapolated, "data": what, "models": {}}
     header = f"{'model':<28} {'epochs x steps':>15} {'train s':>10} {'img/s':>8} {'TFLOP/s':>8} | {'runs':>5} {'images':>7} {'sample s':>9} {'img/s':>8} {'TFLOP/s':>8}"
     rows = []
-    for model in recipes.models(config):
+    chosen = recipes.models(config)
+    if args.models:
+        wanted = args.models.split(",")
+        unknown = [m for m in wanted if m not in chosen]
+        if unknown:
+            raise SystemExit(f"python -m fundiff.bench recipe: --models {unknown} not among the config's models {chosen}")
+        chosen = [m for m in chosen if m in wanted]
+        print(f"only the models {chosen} (--models): the totals below cover these, not the whole recipe")
+    results["models_timed"] = chosen
+    for model in chosen:
         t, state = time_training(model, config, images, labels, runtime, args.scale)
         s = time_sampling(model, config, state, runtime, args.scale) if "/" in model else None
         results["models"][model] = {"train": t, "sampling": s}
@@ -854,6 +863,7 @@ def main(argv=None) -> dict:
     r.add_argument("--data-root", default=None, help="default: the config's data.root")
     r.add_argument("--synthetic", action="store_true", help="random images even where MNIST is present")
     r.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    r.add_argument("--models", help="comma-separated subset of the config's models (default: all)")
     r.add_argument("--json", help="also write the results here")
 
     th = sub.add_parser("threads", help="training steps at several torch thread counts, interleaved")
