@@ -532,7 +532,8 @@ def bench_one_sampler(kind: str, args, config: dict, runtime, info: dict) -> dic
     return res
 
 
-def bench_sampling(args) -> dict:
+def start(args):
+    """Threads, runtime, the config and the machine line every config-driven bench begins with."""
     import yaml
 
     if args.threads:
@@ -541,6 +542,12 @@ def bench_sampling(args) -> dict:
     config = yaml.safe_load(Path(args.config).read_text())
     info = machine(runtime)
     print_machine(info)
+    return runtime, config, info
+
+
+def bench_sampling(args) -> dict:
+
+    runtime, config, info = start(args)
     project_mode = runtime.describe().split("), ", 1)[-1]
     print(f"setting: {args.samples} samples, {args.steps} steps, D={args.hidden}, CFG gamma {args.guidance}, "
           f"{args.warmup} burn-in steps not timed, step by step interleaved; fresh weights (seed {args.seed})")
@@ -709,16 +716,10 @@ def time_sampling(model: str, config: dict, state: dict, runtime, scale: float) 
 
 
 def bench_recipe(args) -> dict:
-    import yaml
 
     if not 0 < args.scale <= 1:
         raise SystemExit("python -m fundiff.bench recipe: --scale must be in (0, 1]")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    runtime = resolve_or_exit(args.device, args.precision)
-    config = yaml.safe_load(Path(args.config).read_text())
-    info = machine(runtime)
-    print_machine(info)
+    runtime, config, info = start(args)
     images, labels, what = load_train_split(config, args, runtime.device)
     extrapolated = args.scale < 1
     print(f"recipe of {args.config}: Part B training (every model, every epoch) and sampling jobs; data: {what}, in memory on {runtime.device.type}")

@@ -240,12 +240,9 @@ def train_epoch(
     batches = range(0, order.shape[0], batch)
     losses = []
     for start in progress(batches) if progress else batches:
-        if step < warmup:
+        if warmup:
             for group, lr in zip(optimizer.param_groups, base_lrs):
-                group["lr"] = lr * (step + 1) / warmup
-        elif step == warmup and warmup:
-            for group, lr in zip(optimizer.param_groups, base_lrs):
-                group["lr"] = lr
+                group["lr"] = lr * min(1.0, (step + 1) / warmup)
         step += 1
         idx = order[start : start + batch]
         x = images[idx]
