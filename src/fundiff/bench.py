@@ -546,7 +546,6 @@ def start(args):
 
 
 def bench_sampling(args) -> dict:
-
     runtime, config, info = start(args)
     project_mode = runtime.describe().split("), ", 1)[-1]
     print(f"setting: {args.samples} samples, {args.steps} steps, D={args.hidden}, CFG gamma {args.guidance}, "
@@ -716,7 +715,6 @@ def time_sampling(model: str, config: dict, state: dict, runtime, scale: float) 
 
 
 def bench_recipe(args) -> dict:
-
     if not 0 < args.scale <= 1:
         raise SystemExit("python -m fundiff.bench recipe: --scale must be in (0, 1]")
     runtime, config, info = start(args)
