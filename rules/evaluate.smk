@@ -1,6 +1,7 @@
 # Measured sample quality (src/fundiff/evaluate.py):
 #   MNIST -> train_classifier (fails below evaluation.min_test_accuracy) -> reference_metrics (real test digits)
-#   {ddpm,flow}/* epoch_NNN.pt -> sample_eval (evaluation.num_samples per epoch and gamma) -> sample_metrics
+#   {ddpm,flow}/* epoch_NNN.pt -> sample_model (rules/part_b.smk: evaluation.num_samples per epoch
+#                                and gamma, the grid is their first part_b.num_samples) -> sample_metrics
 #   every metrics CSV -> quality_figures: per model metrics.csv, quality_vs_epoch.png, and for
 #                        class-conditioned models per_class_accuracy.png (+ guidance_tradeoff.png with a sweep)
 # The settings evaluated are those of the sample grids (recipes.sample_files): every shown epoch
@@ -9,6 +10,7 @@
 EV = config["evaluation"]
 CLASSIFIER = "results/evaluation/classifier.pt"
 REFERENCE = "results/evaluation/reference_metrics.csv"
+REFERENCE_STATS = "results/evaluation/reference_stats.pt"  # test-split feature mean and covariance
 
 
 def final_epoch(model):
@@ -51,7 +53,8 @@ rule reference_metrics:
         classifier=CLASSIFIER,
         mnist=MNIST_READY,
     output:
-        REFERENCE,
+        csv=REFERENCE,
+        stats=REFERENCE_STATS,
     params:
         data_root=config["data"]["root"],
         test_limit=config["data"]["test_limit"],
@@ -72,47 +75,16 @@ rule reference_metrics:
         "../scripts/reference_metrics.py"
 
 
-rule sample_eval:
-    input:
-        checkpoint=lambda wc: checkpoint_path(wc.gen_model, wc.epoch),
-    output:
-        "results/part_b/{gen_model}/epoch_{epoch}/eval_samples{cfg}.pt",
-    wildcard_constraints:
-        cfg=r"(_cfg\d+(\.\d+)?)?",
-    params:
-        num_samples=EV["num_samples"],
-        batch_size=EV["batch_size"],
-        guidance=lambda wc: float(wc.cfg[4:]) if wc.cfg else None,
-        num_steps=lambda wc: sampling_steps(wc.gen_model),
-        seed=config["seed"],
-        **runtime_params(),
-    log:
-        "logs/part_b/{gen_model}/epoch_{epoch}/sample_eval{cfg}.log",
-    benchmark:
-        "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample_eval{cfg}.tsv"
-    threads: job_threads(4)
-    resources:
-        gpu=1,
-        mem_mb=8000,
-        runtime=120,
-    conda:
-        TORCH_ENV
-    script:
-        "../scripts/sample_eval.py"
-
-
 rule sample_metrics:
     input:
         samples="results/part_b/{gen_model}/epoch_{epoch}/eval_samples{cfg}.pt",
         classifier=CLASSIFIER,
-        mnist=MNIST_READY,
+        reference_stats=REFERENCE_STATS,
     output:
         "results/part_b/{gen_model}/epoch_{epoch}/metrics{cfg}.csv",
     wildcard_constraints:
         cfg=r"(_cfg\d+(\.\d+)?)?",
     params:
-        data_root=config["data"]["root"],
-        test_limit=config["data"]["test_limit"],
         min_test_accuracy=EV["min_test_accuracy"],
         **runtime_params(),
     log:

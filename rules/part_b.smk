@@ -2,7 +2,8 @@
 #   MNIST -> noising_grid
 #   single_step epoch_NNN.pt -> denoise_examples, ood_test, test_metrics -> plot_test_metrics
 #   pure_noise epoch_NNN.pt -> pure_noise_examples (beside the mean training image)
-#   {ddpm,flow}/{time_cond,class_cond,...} epoch_NNN.pt -> sample_model (one gamma per job)
+#   {ddpm,flow}/{time_cond,class_cond,...} epoch_NNN.pt -> sample_model (one gamma per job: the
+#       evaluation's sample set, whose first part_b.num_samples make the grid)
 #   final checkpoints -> sampling_gif, step_comparison (class-conditioned, both editions), loss_curve
 
 PB = config["part_b"]
@@ -94,6 +95,8 @@ rule test_metrics:
         data_root=config["data"]["root"],
         test_limit=config["data"]["test_limit"],
         sigmas=PB["noise_sigmas"],
+        train_sigma=PB["single_step"]["sigma"],
+        off_sigma_images=PB["off_sigma_test_images"],
         seed=config["seed"],
         **runtime_params(),
     log:
@@ -178,10 +181,13 @@ rule sample_model:
             subcategory="{gen_model}",
         ),
         tensors="results/part_b/{gen_model}/epoch_{epoch}/samples{cfg}.pt",
+        eval_samples="results/part_b/{gen_model}/epoch_{epoch}/eval_samples{cfg}.pt",
     wildcard_constraints:
         cfg=r"(_cfg\d+(\.\d+)?)?",
     params:
-        num_samples=PB["num_samples"],
+        num_samples=config["evaluation"]["num_samples"],
+        batch_size=config["evaluation"]["batch_size"],
+        grid_samples=PB["num_samples"],
         guidance=lambda wc: float(wc.cfg[4:]) if wc.cfg else None,
         num_steps=lambda wc: sampling_steps(wc.gen_model),
         seed=config["seed"],
@@ -193,8 +199,8 @@ rule sample_model:
     threads: job_threads(4)
     resources:
         gpu=1,
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=8000,
+        runtime=120,
     conda:
         TORCH_ENV
     script:
@@ -247,7 +253,7 @@ rule step_comparison:
     params:
         models=[f"{e}/class_cond" for e in PB["editions"]],
         steps=PB["step_comparison"],
-        num_samples=PB["num_samples"],
+        num_samples=PB["step_comparison_samples"] or PB["num_samples"],
         guidance={e: PB[e]["class_cond"]["guidance"] for e in PB["editions"]},
         seed=config["seed"],
         **runtime_params(),
@@ -256,6 +262,7 @@ rule step_comparison:
     benchmark:
         "benchmarks/part_b/step_comparison.tsv"
     threads: job_threads(4)
+    priority: 1000  # the longest sampling job (every step count up to T): start it as soon as both final models exist
     resources:
         gpu=1,
         mem_mb=4000,

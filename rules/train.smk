@@ -37,6 +37,7 @@ rule train_epoch:
     benchmark:
         "benchmarks/part_b/{model}/train_epoch_{epoch}.tsv"
     threads: job_threads(8)
+    priority: lambda wc: recipes.epoch_priority(config, wc.model, int(wc.epoch))
     resources:
         gpu=1,
         mem_mb=8000,

@@ -128,8 +128,8 @@ def generative(model):
 
 ss = pb["single_step"]
 metrics = pd.concat([pd.read_csv(epoch_file("single_step", e, "test_metrics.csv")) for e in ss["show_epochs"]])
-wide = metrics.pivot_table(index=["epoch", "sigma"], columns="image", values=["mse", "psnr_db", "ssim"]).reset_index()
-wide.columns = ["epoch", "σ", "MSE denoised", "MSE noisy", "PSNR denoised (dB)", "PSNR noisy (dB)", "SSIM denoised", "SSIM noisy"]
+wide = metrics.pivot_table(index=["epoch", "sigma", "num_images"], columns="image", values=["mse", "psnr_db", "ssim"]).reset_index()
+wide.columns = ["epoch", "σ", "test digits", "MSE denoised", "MSE noisy", "PSNR denoised (dB)", "PSNR noisy (dB)", "SSIM denoised", "SSIM noisy"]
 models = recipes.models(config)
 def input_kind(spec: dict) -> str:
     """photo (1.7), or web / drawn (1.7.1): a DeepFloyd input says so; an MNIST file is a drawing."""
@@ -181,7 +181,7 @@ context = {
         "ood": [(e, asset(epoch_file("single_step", e, "ood.png"))) for e in ss["show_epochs"]],
         "mse_plot": asset(root / "single_step/test_mse.png"),
         "metrics": html_table(wide),
-        "num_test": int(metrics.num_images.iloc[0]),
+        "num_test": int(metrics.num_images.max()),
     },
     "pure_noise": None,
     "ddpm": [generative(m) for m in models if m.startswith("ddpm/")],

@@ -2,7 +2,7 @@
 
 import torch
 
-from fundiff import data, evaluate
+from fundiff import evaluate
 from fundiff.io import atomic_path
 from fundiff.scriptutil import setup
 
@@ -10,7 +10,7 @@ p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 model = evaluate.load_classifier(snakemake.input.classifier, runtime, min_test_accuracy=p.min_test_accuracy)
 sample_set = torch.load(snakemake.input.samples, map_location="cpu", weights_only=True)
-reference = data.load_split(p.data_root, "test", limit=p.test_limit)[0]
+reference = torch.load(snakemake.input.reference_stats, map_location="cpu", weights_only=True)  # the test split's features
 row = evaluate.sample_metrics(model, sample_set["samples"], sample_set["labels"], reference, runtime)
 name = snakemake.wildcards.gen_model
 row.update(model=name, edition=name.split("/")[0], epoch=sample_set["epoch"], guidance=sample_set["guidance"])

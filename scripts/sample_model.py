@@ -1,6 +1,7 @@
-"""Rule sample_model: one batched sampling run from a DDPM or flow checkpoint (CFG for class models)."""
+"""Rule sample_model: the evaluation's sample set of one (epoch, gamma) setting of a DDPM or flow
+checkpoint (CFG for class models), in batches; its first part_b.num_samples make the grid."""
 
-from fundiff import figures, part_b, train
+from fundiff import evaluate, figures, train
 from fundiff.io import save_torch
 from fundiff.scriptutil import progress, setup
 
@@ -8,7 +9,12 @@ p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 state = train.load_checkpoint(snakemake.input.checkpoint)
 model = snakemake.wildcards.gen_model
-seed = train.stream_seed(p.seed, f"part_b/{model}/samples")  # the same x_T for every epoch and gamma
-out = part_b.sample_checkpoint(state, runtime, p.num_samples, seed, guidance=p.guidance, num_steps=p.num_steps, progress=progress(f"sampling {model}"))
-save_torch({k: v for k, v in out.items() if k != "frames"}, snakemake.output.tensors)
-figures.save_png(figures.tile(out["samples"], nrow=10), snakemake.output.png)
+seed = train.stream_seed(p.seed, f"part_b/{model}/eval")  # the same noise for every epoch and gamma
+out = evaluate.draw_eval_samples(
+    state, runtime, p.num_samples, p.batch_size, seed, guidance=p.guidance, num_steps=p.num_steps,
+    progress=lambda desc: progress(f"sampling {model} {desc}"),
+)
+save_torch({**out, "model": model}, snakemake.output.eval_samples)
+grid = {**out, "samples": out["samples"][: p.grid_samples], "labels": None if out["labels"] is None else out["labels"][: p.grid_samples]}
+save_torch(grid, snakemake.output.tensors)
+figures.save_png(figures.tile(grid["samples"], nrow=10), snakemake.output.png)

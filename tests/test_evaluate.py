@@ -39,7 +39,7 @@ def test_real_test_digits_score_as_real_digits(classifier, mnist):
     model, acc = classifier
     tx, ty = mnist["test"]
     assert acc >= 0.98
-    row = evaluate.sample_metrics(model, tx, ty, tx[:NUM_EVAL], RUNTIME)  # all 10k test digits as "samples"
+    row = evaluate.sample_metrics(model, tx, ty, evaluate.image_stats(model, tx[:NUM_EVAL], RUNTIME), RUNTIME)  # all 10k test digits as "samples"
     assert row["accuracy"] >= 0.98 and row["accuracy"] == pytest.approx(acc, abs=1e-9)
     assert all(row[f"acc_{k}"] >= 0.95 for k in range(10))
     assert row["mean_confidence"] > 0.9
@@ -73,6 +73,40 @@ def test_frechet_distance_is_zero_on_itself_and_grows_with_noise(classifier, mni
     noisy = [evaluate.frechet_distance(model, real, real + s * torch.randn(real.shape, generator=g), RUNTIME) for s in (0.1, 0.3, 0.6)]
     assert abs(same) < 1e-2 * noisy[0]
     assert noisy[0] < noisy[1] < noisy[2], noisy
+
+
+class _Features(torch.nn.Module):
+    """The classifier's features as torchmetrics' custom FID feature extractor (float64, eval mode)."""
+
+    def __init__(self, classifier):
+        super().__init__()
+        self.classifier, self.num_features = classifier.eval(), classifier.num_features
+
+    def train(self, mode: bool = True):
+        return super().train(False)
+
+    @torch.no_grad()
+    def forward(self, x):
+        return self.classifier.features(x.float().clamp(0, 1)).double()
+
+
+@pytest.mark.parametrize("num_fake", [100, 1000])
+def test_frechet_distance_equals_torchmetrics_fid(classifier, mnist, num_fake):
+    """Our FD from cached statistics against torchmetrics' FrechetInceptionDistance with the same
+    features, on full-rank (1,000 samples) and rank-deficient (100 samples, 128 features) covariances."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    model, _ = classifier
+    real = mnist["test"][0][:NUM_EVAL]
+    g = torch.Generator().manual_seed(3)
+    fake = (mnist["test"][0][NUM_EVAL : NUM_EVAL + num_fake] + 0.3 * torch.randn((num_fake, 1, 28, 28), generator=g)).clamp(0, 1)
+    fp32 = device.resolve("cpu", "fp32")
+    metric = FrechetInceptionDistance(feature=_Features(model), normalize=True, input_img_size=(1, 28, 28))
+    metric.update(real, real=True)
+    metric.update(fake, real=False)
+    ours = evaluate.frechet_from_stats(evaluate.image_stats(model, real, fp32), evaluate.image_stats(model, fake, fp32))
+    assert ours > 1.0
+    assert ours == pytest.approx(float(metric.compute()), rel=1e-4)
 
 
 def test_accuracy_floor_stops_a_broken_classifier(tmp_path, mnist):
@@ -174,3 +208,16 @@ def test_evaluation_config_schema(tmp_path):
         cfg["evaluation"].update(bad)
         with pytest.raises(Exception):
             validate(cfg, schema)
+
+
+def test_denoiser_test_metrics_score_the_training_sigma_on_every_image(mnist):
+    """part_b.test_metrics with other_limit: the training sigma on all images, the others on the
+    first N; the MSE of the identity 'denoiser' is sigma^2 (the noise), row counts are stated."""
+    images = mnist["test"][0][:600]
+    table = part_b.test_metrics(torch.nn.Identity(), images, [0.2, 0.5, 1.0], device.resolve("cpu", "fp32"), torch.Generator().manual_seed(0), full_sigma=0.5, other_limit=100)
+    counts = dict(zip(table.sigma, table.num_images))
+    assert counts == {0.2: 100, 0.5: 600, 1.0: 100}
+    noisy = table[table.image == "noisy input"].set_index("sigma").mse
+    assert noisy.to_dict() == pytest.approx({0.2: 0.04, 0.5: 0.25, 1.0: 1.0}, rel=0.05)
+    full = part_b.test_metrics(torch.nn.Identity(), images, [0.2, 0.5], device.resolve("cpu", "fp32"), torch.Generator().manual_seed(0))
+    assert set(full.num_images) == {600}

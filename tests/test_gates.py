@@ -32,8 +32,8 @@ def write_results(root: Path, config: dict, mse: float, accuracy: float, entropy
         folder = root / "part_b/single_step" / f"epoch_{e:03d}"
         folder.mkdir(parents=True)
         # an earlier epoch scores worse; the gate must read the last shown one
-        pd.DataFrame([{"sigma": ss["sigma"], "image": "denoised", "mse": mse if e == max(ss["show_epochs"]) else 0.5},
-                      {"sigma": ss["sigma"], "image": "noisy input", "mse": 0.25}]).to_csv(folder / "test_metrics.csv", index=False)
+        pd.DataFrame([{"sigma": ss["sigma"], "image": "denoised", "num_images": 10_000, "mse": mse if e == max(ss["show_epochs"]) else 0.5},
+                      {"sigma": ss["sigma"], "image": "noisy input", "num_images": 10_000, "mse": 0.25}]).to_csv(folder / "test_metrics.csv", index=False)
     (root / "evaluation").mkdir(parents=True)
     pd.DataFrame([metrics_row("MNIST test digits", float("nan"), float("nan"), 0.99, 3.32, 0.99, 0.4)]).to_csv(root / "evaluation/reference_metrics.csv", index=False)
     for model in recipes.generative_models(config):
@@ -55,6 +55,7 @@ def test_gates_pass_and_fail_on_the_measured_values(tmp_path):
     assert list(frame.columns) == gates.COLUMNS
     by = {(r.model, r.gate): r for r in frame.itertuples()}
     assert by[("single_step", "test MSE")].status == "PASS" and by[("single_step", "test MSE")].value == pytest.approx(0.009)
+    assert "10000 test digits" in by[("single_step", "test MSE")].setting
     for model in recipes.generative_models(config):
         if recipes.is_class_conditioned(config, model):
             assert by[(model, "accuracy")].value == pytest.approx(0.98) and by[(model, "accuracy")].status == "PASS"

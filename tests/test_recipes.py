@@ -127,6 +127,30 @@ def test_check_step_comparison_and_test_digits():
         recipes.check(cfg)
 
 
+def test_check_grid_is_a_prefix_of_the_evaluated_samples():
+    cfg = edited(DEFAULT, lambda c: c["evaluation"].update(num_samples=30))  # grids of 40
+    with pytest.raises(recipes.ConfigError, match=r"evaluation\.num_samples \(30\) is below part_b\.num_samples \(40\)"):
+        recipes.check(cfg)
+    recipes.check(edited(DEFAULT, lambda c: c["evaluation"].update(num_samples=40)))
+
+
+def test_epoch_priority_runs_the_longest_chains_first():
+    """Remaining image passes of the chain: falls along a chain, and a 20-epoch DDPM chain outranks
+    a 10-epoch flow chain of the same epoch size until their remaining work is equal."""
+    laptop = yaml.safe_load((REPO / "config" / "laptop.yaml").read_text())
+    for cfg in (DEFAULT, laptop):
+        for model in recipes.models(cfg):
+            epochs = recipes.model_settings(cfg, model)["epochs"]
+            prio = [recipes.epoch_priority(cfg, model, e) for e in range(1, epochs + 1)]
+            assert prio == sorted(prio, reverse=True) and prio[-1] > 0, (model, prio)
+    ddpm, flow = recipes.model_settings(laptop, "ddpm/class_cond"), recipes.model_settings(laptop, "flow/class_cond")
+    assert ddpm["hidden"] == flow["hidden"] and ddpm["images_per_epoch"] == flow["images_per_epoch"]
+    assert recipes.epoch_priority(laptop, "ddpm/class_cond", 1) == 2 * recipes.epoch_priority(laptop, "flow/class_cond", 1)
+    assert recipes.epoch_priority(laptop, "ddpm/class_cond", 11) == recipes.epoch_priority(laptop, "flow/class_cond", 1)
+    # the course recipe: full passes, D = 128 costs 16x D = 32 per image
+    assert recipes.epoch_priority(DEFAULT, "single_step", 5) == 60 * 16
+
+
 def test_check_ignores_editions_not_run():
     cfg = edited(DEFAULT, lambda c: (c["part_b"].update(editions=["ddpm"]), c["part_b"]["flow"]["time_cond"].update(show_epochs=[99])))
     recipes.check(cfg)

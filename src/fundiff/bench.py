@@ -51,9 +51,10 @@ within 1e-3 of max(1, max |sample|) in fp32, 5e-2 with bf16 autocast).
 
 recipe: every model and every epoch of the config's Part B training recipe (fundiff.recipes
 .models / recipe, fundiff.train.init_checkpoint / train_epoch, the training split in memory on
-the device), then the Part B sampling jobs the config asks for (sample grids of
-recipes.sample_files, the sampling animations, the step comparison and the evaluation samples,
-evaluation.num_samples per setting in batches of evaluation.batch_size), through the project's
+the device), then the Part B sampling jobs the config asks for (the evaluation samples of every
+grid setting of recipes.sample_files, evaluation.num_samples per setting in batches of
+evaluation.batch_size, the grid being their first part_b.num_samples; the sampling animations;
+the step comparison), through the project's
 own functions. --scale F runs ceil(F x steps) of each epoch's steps and of each sampling run's
 steps, and extrapolates to the full recipe (per-epoch and per-run fixed costs are measured and
 added once each). FLOP per image are measured with torch.utils.flop_counter.FlopCounterMode on
@@ -590,9 +591,9 @@ SAMPLE_FILE = re.compile(r"epoch_(\d+)/samples(?:_cfg([0-9.]+))?\.png$")
 
 def sampling_jobs(config: dict, model: str) -> list[dict]:
     """The Part B sampling runs the config asks of a generative model, as the rules run them: one
-    sample_checkpoint call per sample grid (recipes.sample_files) and per sampling animation,
-    per step count of the step comparison (class-conditioned models), and per evaluation batch
-    (recipes.metrics_files: the grids' settings, evaluation.num_samples each)."""
+    sample_checkpoint call per evaluation batch of every grid setting (recipes.sample_files:
+    evaluation.num_samples each; the grid is their first part_b.num_samples), per sampling
+    animation and per step count of the step comparison (class-conditioned models)."""
     pb, ev = config["part_b"], config.get("evaluation", {})
     steps = recipes.sampling_steps(config, model)
     settings = []
@@ -600,12 +601,12 @@ def sampling_jobs(config: dict, model: str) -> list[dict]:
         epoch, gamma = SAMPLE_FILE.search(path).groups()
         settings.append((int(epoch), None if gamma is None else float(gamma)))
     n = pb["num_samples"]
-    jobs = [{"job": "grid", "epoch": e, "guidance": g, "samples": n, "steps": steps} for e, g in settings]
+    jobs = []
     jobs.append({"job": "gif", "epoch": recipes.model_settings(config, model)["epochs"], "guidance": recipes.model_settings(config, model).get("guidance"),
                  "samples": n, "steps": steps, "record": pb.get("gif_frames", 0)})
     if model.endswith("/class_cond"):
         gamma = recipes.model_settings(config, model)["guidance"]
-        jobs += [{"job": "step_comparison", "epoch": recipes.model_settings(config, model)["epochs"], "guidance": gamma, "samples": n, "steps": k}
+        jobs += [{"job": "step_comparison", "epoch": recipes.model_settings(config, model)["epochs"], "guidance": gamma, "samples": pb.get("step_comparison_samples") or n, "steps": k}
                  for k in pb["step_comparison"]]
     if ev:
         total, batch = ev["num_samples"], ev["batch_size"]

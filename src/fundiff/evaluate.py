@@ -9,8 +9,8 @@ through it:
                                 histogram of the predicted classes and its entropy in bits (at
                                 most log2(10) = 3.32, when every digit is predicted equally often);
                                 Frechet distance to the MNIST test split in the classifier's
-                                feature space (torchmetrics' FrechetInceptionDistance with the
-                                classifier as its feature extractor: "FID" on MNIST features)
+                                feature space ("FID" on MNIST features; the test split's feature
+                                mean and covariance are computed once, by reference_metrics)
 
 Diversity is the mean pairwise L2 distance between the feature vectors of the samples of one
 class (the intended class where there is one, else the predicted class), averaged over the
@@ -73,29 +73,6 @@ class MnistClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))
-
-
-class FeatureExtractor(nn.Module):
-    """The classifier's `features` as torchmetrics' custom feature extractor: float images
-    [N, 1, 28, 28] in [0, 1] -> float64 [N, num_features] on the CPU, always in eval mode, no gradients.
-    `num_features` spares torchmetrics its dummy forward pass."""
-
-    def __init__(self, classifier: MnistClassifier, runtime: Runtime | None = None):
-        super().__init__()
-        self.classifier = classifier.eval()
-        self.num_features = classifier.num_features
-        self.runtime = runtime
-
-    def train(self, mode: bool = True) -> "FeatureExtractor":
-        return super().train(False)
-
-    @torch.no_grad()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        param = next(self.classifier.parameters())
-        x = x.to(param.device, torch.float32).clamp(0, 1)
-        with self.runtime.autocast() if self.runtime else torch.autocast(param.device.type, enabled=False):
-            out = self.classifier.features(x)
-        return out.double().cpu()  # the metric's running sums live on the CPU
 
 
 def _as_images(x: torch.Tensor) -> torch.Tensor:
@@ -331,16 +308,38 @@ def unconditional_metrics(probs: torch.Tensor, features: torch.Tensor) -> dict:
     return out
 
 
-def frechet_distance(model: MnistClassifier, real: torch.Tensor, fake: torch.Tensor, runtime: Runtime | None = None, batch: int = 250) -> float:
-    """Frechet distance between the classifier-feature Gaussians of `real` and `fake` images
-    (torchmetrics' FrechetInceptionDistance with the classifier as its feature network, float64)."""
-    from torchmetrics.image.fid import FrechetInceptionDistance  # slow import: only the metric jobs pay it
+def feature_stats(features: torch.Tensor) -> dict:
+    """Mean and unbiased covariance (float64) of feature vectors [N, F]: one side of a Frechet distance."""
+    f = features.double().cpu()
+    if f.shape[0] < 2:
+        raise ValueError(f"a Frechet distance needs at least 2 images per side, got {f.shape[0]}")
+    return {"mean": f.mean(0), "cov": torch.cov(f.T), "count": int(f.shape[0])}
 
-    metric = FrechetInceptionDistance(feature=FeatureExtractor(model, runtime), normalize=True, input_img_size=(1, 28, 28))
-    for imgs, real_flag in ((real, True), (fake, False)):
-        for start in range(0, imgs.shape[0], batch):
-            metric.update(_as_images(imgs[start : start + batch]), real=real_flag)
-    return float(metric.compute())
+
+def image_stats(model: MnistClassifier, images: torch.Tensor, runtime: Runtime | None = None) -> dict:
+    """feature_stats of the classifier's features of `images`."""
+    return feature_stats(classify(model, images, runtime)["features"])
+
+
+def _sqrtm_psd(m: torch.Tensor) -> torch.Tensor:
+    w, v = torch.linalg.eigh(m)
+    return (v * w.clamp(min=0).sqrt()) @ v.T
+
+
+def frechet_from_stats(a: dict, b: dict) -> float:
+    """||mu_a - mu_b||^2 + tr(S_a) + tr(S_b) - 2 tr((S_a^1/2 S_b S_a^1/2)^1/2), the Frechet distance of two Gaussians.
+
+    tr((S_a S_b)^1/2) is taken through the symmetric S_a^1/2 S_b S_a^1/2 (same eigenvalues), whose
+    eigenvalues are real; the tiny negative ones of rank-deficient covariances count as 0."""
+    root_a = _sqrtm_psd(a["cov"])
+    inner = torch.linalg.eigvalsh(root_a @ b["cov"] @ root_a).clamp(min=0).sqrt().sum()
+    diff = a["mean"] - b["mean"]
+    return float(diff @ diff + a["cov"].trace() + b["cov"].trace() - 2 * inner)
+
+
+def frechet_distance(model: MnistClassifier, real: torch.Tensor, fake: torch.Tensor, runtime: Runtime | None = None) -> float:
+    """Frechet distance between the classifier-feature Gaussians of `real` and `fake` images."""
+    return frechet_from_stats(image_stats(model, real, runtime), image_stats(model, fake, runtime))
 
 
 COLUMNS = (
@@ -350,10 +349,11 @@ COLUMNS = (
 )
 
 
-def sample_metrics(model: MnistClassifier, samples: torch.Tensor, labels: torch.Tensor | None, reference: torch.Tensor, runtime: Runtime | None = None) -> dict:
+def sample_metrics(model: MnistClassifier, samples: torch.Tensor, labels: torch.Tensor | None, reference: dict, runtime: Runtime | None = None) -> dict:
     """Every metric of one sample set: conditional ones when `labels` (the intended classes) are
-    given, the histogram and entropy always, and the Frechet distance to `reference` images.
-    Keys are COLUMNS minus the identifying ones (model, edition, epoch, guidance)."""
+    given, the histogram and entropy always, and the Frechet distance to the real images whose
+    feature statistics are `reference` (image_stats). Keys are COLUMNS minus the identifying
+    ones (model, edition, epoch, guidance)."""
     samples = _as_images(samples)
     out = classify(model, samples, runtime)
     row = {"num_samples": samples.shape[0], "accuracy": float("nan")}
@@ -361,8 +361,8 @@ def sample_metrics(model: MnistClassifier, samples: torch.Tensor, labels: torch.
     row.update(unconditional_metrics(out["probs"], out["features"]))
     if labels is not None:
         row.update(conditional_metrics(out["probs"], out["features"], labels))
-    row["frechet_distance"] = frechet_distance(model, reference, samples, runtime)
-    row["fd_reference_images"] = reference.shape[0]
+    row["frechet_distance"] = frechet_from_stats(reference, feature_stats(out["features"]))
+    row["fd_reference_images"] = reference["count"]
     return row
 
 
@@ -384,7 +384,7 @@ def reference_row(model: MnistClassifier, images: torch.Tensor, labels: torch.Te
     perm = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
     half = images.shape[0] // 2
     pick, rest = perm[: min(num_samples, half)], perm[half:]
-    row = sample_metrics(model, images[pick], labels[pick], images[rest], runtime)
+    row = sample_metrics(model, images[pick], labels[pick], image_stats(model, images[rest], runtime), runtime)
     row.update(model="MNIST test digits", edition="real", epoch=float("nan"), guidance=float("nan"))
     return row
 

@@ -83,7 +83,8 @@ def evaluate(config: dict, results: str | Path = "results", figures: list[str] |
     tm = pd.read_csv(results / "part_b" / "single_step" / f"epoch_{last:03d}" / "test_metrics.csv")
     hit = tm[(tm.image == "denoised") & ((tm.sigma - ss["sigma"]).abs() < 1e-9)]
     mse = float(hit.mse.iloc[0]) if len(hit) else float("nan")
-    rows.append(_row("test MSE", "single_step", f"sigma {ss['sigma']:g}, epoch {last}, {'all' if not config['data'].get('test_limit') else config['data']['test_limit']} test digits", mse, "<=", bars["single_step_mse"]))
+    count = int(hit.num_images.iloc[0]) if len(hit) and "num_images" in hit else None
+    rows.append(_row("test MSE", "single_step", f"sigma {ss['sigma']:g}, epoch {last}, {count if count is not None else '?'} test digits", mse, "<=", bars["single_step_mse"]))
 
     ref = pd.read_csv(results / "evaluation" / "reference_metrics.csv").iloc[0]
     for model in recipes.generative_models(config):

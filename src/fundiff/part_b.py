@@ -46,15 +46,19 @@ def ood_rows(model, digits: torch.Tensor, sigmas: list[float], runtime: Runtime,
     return rows
 
 
-def test_metrics(model, images: torch.Tensor, sigmas: list[float], runtime: Runtime, generator: torch.Generator):
+def test_metrics(model, images: torch.Tensor, sigmas: list[float], runtime: Runtime, generator: torch.Generator, full_sigma: float | None = None, other_limit: int | None = None):
     """MSE, PSNR and SSIM of the denoiser's output against the clean test images, per sigma,
-    beside the same numbers for the noisy input (what doing nothing scores)."""
+    beside the same numbers for the noisy input (what doing nothing scores).
+
+    With `other_limit`, sigmas other than `full_sigma` score only the first `other_limit` images;
+    each row states its image count."""
     import pandas as pd
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure  # slow import
 
     rows = []
     for sigma in sigmas:
-        z = add_noise(images, sigma, generator)
+        clean = images if other_limit is None or sigma == full_sigma else images[:other_limit]
+        z = add_noise(clean, sigma, generator)
         out = denoise(model, z, runtime)
         for name, pred in (("noisy input", z), ("denoised", out)):
             pred = pred.clamp(0, 1) if name == "denoised" else pred
@@ -62,9 +66,10 @@ def test_metrics(model, images: torch.Tensor, sigmas: list[float], runtime: Runt
                 {
                     "sigma": sigma,
                     "image": name,
-                    "mse": F.mse_loss(pred, images).item(),
-                    "psnr_db": peak_signal_noise_ratio(pred.clamp(0, 1), images, data_range=1.0).item(),
-                    "ssim": structural_similarity_index_measure(pred.clamp(0, 1), images, data_range=1.0).item(),
+                    "num_images": clean.shape[0],
+                    "mse": F.mse_loss(pred, clean).item(),
+                    "psnr_db": peak_signal_noise_ratio(pred.clamp(0, 1), clean, data_range=1.0).item(),
+                    "ssim": structural_similarity_index_measure(pred.clamp(0, 1), clean, data_range=1.0).item(),
                 }
             )
     return pd.DataFrame(rows)

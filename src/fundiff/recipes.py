@@ -16,6 +16,8 @@ Part B models and where they live (`results/part_b/<model id>/...`):
 
 from __future__ import annotations
 
+import math
+
 import re
 
 EDITIONS = ("ddpm", "flow")
@@ -54,6 +56,18 @@ def models(config: dict) -> list[str]:
 
 def generative_models(config: dict) -> list[str]:
     return [m for m in models(config) if "/" in m]
+
+
+def epoch_priority(config: dict, model: str, epoch: int) -> int:
+    """Scheduling priority of a model's training epoch `epoch`: thousands of image passes (images x
+    (hidden / 32)^2, the UNet's cost) left in its chain from that epoch on. The longest chains
+    (the DDPM models' 20 epochs) then start first and the chains finish together, with the
+    sampling jobs left to fill the cores at the end, instead of one chain running alone there
+    (longest-remaining-path list scheduling)."""
+    m = model_settings(config, model)
+    per_epoch = m.get("images_per_epoch") or config["data"].get("train_limit") or 60_000
+    per_epoch = min(per_epoch, config["data"].get("train_limit") or 60_000)
+    return math.ceil((m["epochs"] - epoch + 1) * per_epoch * (m["hidden"] / 32) ** 2 / 1000)
 
 
 def recipe(config: dict, model: str) -> dict:
@@ -118,6 +132,12 @@ def check(config: dict) -> None:
         too_many = [k for k in pb["step_comparison"] if k > pb["ddpm"]["num_steps"]]
         if too_many:
             raise ConfigError(f"part_b.step_comparison has {too_many}, more than part_b.ddpm.num_steps = {pb['ddpm']['num_steps']} (T).")
+    ev = config.get("evaluation") or {}
+    if ev.get("num_samples", 1000) < pb["num_samples"]:
+        raise ConfigError(
+            f"evaluation.num_samples ({ev['num_samples']}) is below part_b.num_samples ({pb['num_samples']}): each sample grid shows "
+            "the first part_b.num_samples of its setting's evaluated samples. Raise the first or lower the second."
+        )
     if (pb["ddpm"].get("sample_steps") or 0) > pb["ddpm"]["num_steps"]:
         raise ConfigError(f"part_b.ddpm.sample_steps ({pb['ddpm']['sample_steps']}) exceeds part_b.ddpm.num_steps = {pb['ddpm']['num_steps']}; use at most T, or null for all T.")
 
