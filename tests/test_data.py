@@ -197,3 +197,24 @@ def test_mnist_from_real_wheel(mnist_root):
     # the first training digit of MNIST is a 5, the first test digit a 7
     assert data.load_split(mnist_root, "train", limit=1)[1].item() == 5
     assert data.load_split(mnist_root, "test", limit=1)[1].item() == 7
+
+
+@pytest.mark.parametrize("n, nrow", [(40, 8), (7, 3), (1, 10), (10, 10), (3, 1)])
+def test_tile_equals_torchvision_make_grid(n, nrow):
+    """figures.tile (written out so that sampling jobs skip torchvision's import) lays images out
+    exactly as make_grid(padding=2, pad_value=1) does, lone image included."""
+    from torchvision.utils import make_grid
+
+    from fundiff.figures import tile
+
+    x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(n))
+    ref = (make_grid(x, nrow=nrow, padding=2, pad_value=1.0)[0] * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(tile(x, nrow), ref)
+
+
+def test_load_split_refuses_a_truncated_file(tmp_path):
+    write_fake_mnist(tmp_path)
+    path = tmp_path / "MNIST" / "raw" / data.RAW_FILES["train"][0]
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(data.DatasetError, match="rerun `download_mnist`"):
+        data.load_split(tmp_path, "train")

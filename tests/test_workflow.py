@@ -71,6 +71,34 @@ def test_default_dag_has_every_output(tmp_path):
     assert not any("epoch_021" in o or "flow/time_cond/checkpoints/epoch_011" in o for o in outputs)
 
 
+def test_laptop_dag_schedules_the_longest_training_chain_first(tmp_path, monkeypatch):
+    """Priorities in the dry run: every chain's init_model outranks its first epoch, each epoch the
+    next, the 20-epoch time-conditioned DDPM (the longest chain) starts first, and the step
+    comparison (the longest sampling job) outranks every training job."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    text = snakemake(tmp_path / "w", "-n", configfile=LAPTOP).stdout
+    prio = {}
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
+        rule = re.search(r"^(?:local)?rule (\w+):", block, flags=re.M)
+        if not rule:
+            continue
+        wc = dict(re.findall(r"(\w+)=([^,\s]+)", (re.search(r"wildcards: (.*)", block) or [None, ""])[1]))
+        p = re.search(r"priority: (\d+)", block)
+        prio[(rule.group(1), wc.get("model"), int(wc.get("epoch", 0)))] = int(p.group(1)) if p else 0
+    chains = {}
+    for (rule, model, epoch), p in prio.items():
+        if rule in ("init_model", "train_epoch"):
+            chains.setdefault(model, []).append((epoch, p))
+    assert len(chains) == 7
+    for model, steps in chains.items():
+        ranks = [p for _, p in sorted(steps)]
+        assert ranks == sorted(ranks, reverse=True) and len(set(ranks)) > 1 and ranks[-1] > 0, (model, ranks)
+    firsts = {m: max(p for _, p in steps) for m, steps in chains.items()}
+    assert max(firsts, key=firsts.get) == "ddpm/time_cond", firsts
+    assert prio[("step_comparison", None, 0)] > max(firsts.values())
+    assert prio[("render_report", None, 0)] == 0
+
+
 def key_paths(tree, prefix=""):
     """Every key path of a nested config ("part_b.ddpm.class_cond.lr", ...)."""
     if not isinstance(tree, dict):
