@@ -110,11 +110,18 @@ def make_ema(model, recipe: dict):
     if not recipe.get("ema_warmup"):
         return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
 
-    def ramped(averaged, current, num_averaged):
-        d = min(decay, (1.0 + float(num_averaged)) / (10.0 + float(num_averaged)))
-        return averaged * d + current * (1.0 - d)
+    def ramped(averaged: list, current: list, num_averaged):
+        # one read of the count per update (a per-tensor float() would wait on the GPU ~100 times a step)
+        n = float(num_averaged)
+        d = min(decay, (1.0 + n) / (10.0 + n))
+        if averaged[0].is_floating_point():
+            torch._foreach_mul_(averaged, d)
+            torch._foreach_add_(averaged, torch._foreach_mul(current, 1.0 - d))
+        else:  # BatchNorm's integer batch counters: averaged in float, stored back as integers
+            for a, c in zip(averaged, current):
+                a.copy_(a * d + c * (1.0 - d))
 
-    return AveragedModel(model, avg_fn=ramped, use_buffers=True)
+    return AveragedModel(model, multi_avg_fn=ramped, use_buffers=True)
 
 
 def save_checkpoint(state: dict, path: str | Path) -> None:
@@ -169,24 +176,61 @@ def one_hot_with_dropout(labels: torch.Tensor, p_uncond: float, generator: torch
     return c * keep.to(c.device, c.dtype)[:, None]
 
 
-def training_loss(model, x: torch.Tensor, labels: torch.Tensor, recipe: dict, schedule, generator: torch.Generator) -> torch.Tensor:
-    """The per-batch loss of the recipe's objective; every random draw comes from `generator`."""
-    noise = torch.randn(x.shape, generator=generator, device=generator.device).to(x.device)
+def draw_batch(recipe: dict, n: int, generator: torch.Generator, schedule=None) -> dict[str, torch.Tensor]:
+    """Every random draw of one batch of n images, in a fixed order on `generator`: the noise
+    [n, 1, 28, 28], then the class-dropout keep mask (class models), then t (flow: U[0, 1];
+    ddpm: U{1..T}). Drawing an epoch's batches one after another gives the same numbers whether
+    they are drawn step by step or all up front (train_epoch does the latter, so that on a GPU
+    one transfer replaces a host-to-device copy, and its wait, per step)."""
+    dev = generator.device
+    draws = {"noise": torch.randn((n, 1, 28, 28), generator=generator, device=dev)}
+    if recipe["objective"] == "denoise":
+        return draws
+    if recipe.get("conditioning") == "class":
+        draws["keep"] = torch.rand(n, generator=generator, device=dev) >= recipe["p_uncond"]
+    if recipe["objective"] == "flow":
+        draws["t"] = torch.rand(n, generator=generator, device=dev)
+    else:
+        draws["t"] = torch.randint(1, schedule.num_steps + 1, (n,), generator=generator, device=dev)
+    return draws
+
+
+def training_loss(model, x: torch.Tensor, labels: torch.Tensor, recipe: dict, schedule, generator: torch.Generator | None = None,
+                  draws: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+    """The per-batch loss of the recipe's objective; every random draw comes from `draws`, or,
+    when not given, from draw_batch on `generator`."""
+    if draws is None:
+        draws = draw_batch(recipe, x.shape[0], generator, schedule)
+    draws = {k: v.to(x.device) for k, v in draws.items()}
+    noise = draws["noise"].to(x.dtype).view(x.shape)
     if recipe["objective"] == "denoise":
         z = noise if recipe.get("pure_noise") else x + recipe["sigma"] * noise
         return F.mse_loss(model(z).float(), x)
     c = None
     if recipe.get("conditioning") == "class":
-        c = one_hot_with_dropout(labels, recipe["p_uncond"], generator).to(x.device)
+        c = F.one_hot(labels, 10).float() * draws["keep"].to(x.dtype)[:, None]
     if recipe["objective"] == "flow":
-        t = torch.rand(x.shape[0], generator=generator, device=generator.device).to(x.device)
-        x_t = flow.interpolate(noise, x, t)
-        return F.mse_loss(model(x_t, t, c).float(), flow.velocity_target(noise, x))
+        x_t = flow.interpolate(noise, x, draws["t"])
+        return F.mse_loss(model(x_t, draws["t"], c).float(), flow.velocity_target(noise, x))
     # ddpm
-    t = torch.randint(1, schedule.num_steps + 1, (x.shape[0],), generator=generator, device=generator.device).to(x.device)
+    t = draws["t"]
     x_t = ddpm.forward_noise(x, t, schedule, noise)
     eps = model(x_t, t.float() / schedule.num_steps, c)
     return F.mse_loss(eps.float(), noise)
+
+
+def epoch_draws(recipe: dict, sizes: list[int], generator: torch.Generator, schedule, device: torch.device) -> list[dict[str, torch.Tensor]]:
+    """draw_batch for each batch size in turn, moved to `device` in one (pinned, asynchronous)
+    copy per kind of draw; returns one dict of views per batch."""
+    per_batch = [draw_batch(recipe, n, generator, schedule) for n in sizes]
+    out = [{} for _ in sizes]
+    for key in per_batch[0] if per_batch else ():
+        whole = torch.cat([d[key] for d in per_batch])
+        if device.type == "cuda":
+            whole = whole.pin_memory().to(device, non_blocking=True)
+        for i, part in enumerate(whole.split(sizes)):
+            out[i][key] = part
+    return out
 
 
 def epoch_images(recipe: dict, n: int) -> int:
@@ -222,7 +266,8 @@ def train_epoch(
     generator = torch.Generator().manual_seed(0)
     generator.set_state(state["generator"])
     model = build_model(state, runtime)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"])
+    # CUDA: Adam's fused kernel (one launch for every parameter); the CPU keeps the default (foreach)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"], fused=runtime.device.type == "cuda" or None)
     optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))  # Adam would update the caller's tensors in place
     scheduler = make_lr_scheduler(optimizer, recipe)
     scheduler.load_state_dict(state["lr_scheduler"])
@@ -238,8 +283,9 @@ def train_epoch(
     step = int(state["losses"].shape[0])  # optimiser steps taken before this epoch
     base_lrs = [g["lr"] for g in optimizer.param_groups]  # this epoch's scheduled rate
     batches = range(0, order.shape[0], batch)
+    draws = epoch_draws(recipe, [min(batch, order.shape[0] - b) for b in batches], generator, schedule, images.device)
     losses = []
-    for start in progress(batches) if progress else batches:
+    for i, start in enumerate(progress(batches) if progress else batches):
         if warmup:
             for group, lr in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = lr * min(1.0, (step + 1) / warmup)
@@ -249,7 +295,7 @@ def train_epoch(
         if runtime.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with runtime.autocast():
-            loss = training_loss(model, x, labels[idx], recipe, schedule, generator)
+            loss = training_loss(model, x, labels[idx], recipe, schedule, draws=draws[i])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
