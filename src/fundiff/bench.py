@@ -719,6 +719,7 @@ def bench_recipe(args) -> dict:
     if not 0 < args.scale <= 1:
         raise SystemExit("python -m fundiff.bench recipe: --scale must be in (0, 1]")
     runtime, config, info = start(args)
+    train.CUDA_GRAPHS = not args.no_cuda_graphs
     images, labels, what = load_train_split(config, args, runtime.device)
     extrapolated = args.scale < 1
     print(f"recipe of {args.config}: Part B training (every model, every epoch) and sampling jobs; data: {what}, in memory on {runtime.device.type}")
@@ -728,7 +729,9 @@ def bench_recipe(args) -> dict:
     print("FLOP per image: measured with FlopCounterMode (convolutions and matmuls): training forward + backward as run (not 3x forward); "
           "sampling one forward per image and step, twice with CFG. Not timed: per-job process start, data loading, checkpoint I/O, "
           "the classifier, test-set metrics, figures, Part A.", flush=True)
-    results = {**info, "config": str(args.config), "scale": args.scale, "extrapolated": extrapolated, "data": what, "models": {}}
+    if runtime.device.type == "cuda":
+        print(f"training steps: {'replayed as one captured CUDA graph per model and epoch' if train.CUDA_GRAPHS else 'launched kernel by kernel (--no-cuda-graphs)'}")
+    results = {**info, "cuda_graphs": runtime.device.type == "cuda" and train.CUDA_GRAPHS, "config": str(args.config), "scale": args.scale, "extrapolated": extrapolated, "data": what, "models": {}}
     header = f"{'model':<28} {'epochs x steps':>15} {'train s':>10} {'img/s':>8} {'TFLOP/s':>8} | {'runs':>5} {'images':>7} {'sample s':>9} {'img/s':>8} {'TFLOP/s':>8}"
     rows = []
     chosen = recipes.models(config)
@@ -864,6 +867,7 @@ def main(argv=None) -> dict:
     r.add_argument("--synthetic", action="store_true", help="random images even where MNIST is present")
     r.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     r.add_argument("--models", help="comma-separated subset of the config's models (default: all)")
+    r.add_argument("--no-cuda-graphs", action="store_true", help="on CUDA, launch every training step's kernels one by one instead of replaying a captured graph")
     r.add_argument("--json", help="also write the results here")
 
     th = sub.add_parser("threads", help="training steps at several torch thread counts, interleaved")

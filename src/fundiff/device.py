@@ -48,10 +48,12 @@ class Runtime:
     bf16: bool  # autocast the model to bfloat16
     channels_last: bool
 
-    def autocast(self):
+    def autocast(self, cache: bool = True):
+        """bf16 autocast where the runtime asks for it; cache=False inside CUDA graph capture,
+        where autocast's cache of cast weights would outlive the captured step."""
         if not self.bf16:
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, cache_enabled=cache)
 
     def describe(self) -> str:
         name = torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else cpu_model()

@@ -266,42 +266,57 @@ def train_epoch(
     generator = torch.Generator().manual_seed(0)
     generator.set_state(state["generator"])
     model = build_model(state, runtime)
-    # CUDA: Adam's fused kernel (one launch for every parameter); the CPU keeps the default (foreach)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"], fused=runtime.device.type == "cuda" or None)
-    optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))  # Adam would update the caller's tensors in place
+    graphed = CUDA_GRAPHS and runtime.device.type == "cuda"
+    # CUDA: Adam's fused kernel (one launch for every parameter), capturable for the CUDA graph;
+    # the CPU keeps the default (foreach). The saved groups carry these flags, so they are set there.
+    saved = copy.deepcopy(state["optimizer"])  # Adam would update the caller's tensors in place
+    for group in saved["param_groups"]:
+        group.update(fused=True if runtime.device.type == "cuda" else None, capturable=graphed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"], fused=runtime.device.type == "cuda" or None, capturable=graphed)
+    optimizer.load_state_dict(saved)
     scheduler = make_lr_scheduler(optimizer, recipe)
     scheduler.load_state_dict(state["lr_scheduler"])
     ema = make_ema(model, recipe)
     if ema is not None:
         ema.load_state_dict(state["ema"])
     schedule = schedule_for(recipe)
+    if schedule is not None and runtime.device.type != "cpu":  # once, not a copy per step (and none inside a CUDA graph)
+        schedule = type(schedule)(*(v.to(runtime.device) for v in (schedule.betas, schedule.alphas, schedule.alphas_cumprod)))
 
     model.train()
     n, batch = images.shape[0], recipe["batch_size"]
     order = torch.randperm(n, generator=generator)[: epoch_images(recipe, n)].to(images.device)
     warmup = recipe.get("warmup_steps") or 0
     step = int(state["losses"].shape[0])  # optimiser steps taken before this epoch
-    base_lrs = [g["lr"] for g in optimizer.param_groups]  # this epoch's scheduled rate
+    base_lrs = [float(g["lr"]) for g in optimizer.param_groups]  # this epoch's scheduled rate
+    if graphed:  # a captured step reads the rate from device memory, so the warm-up can change it
+        for group in optimizer.param_groups:
+            group["lr"] = torch.tensor(group["lr"], dtype=torch.float32, device=runtime.device)
     batches = range(0, order.shape[0], batch)
     draws = epoch_draws(recipe, [min(batch, order.shape[0] - b) for b in batches], generator, schedule, images.device)
+
+    def body(x, y, d, cache=True):
+        with runtime.autocast(cache=cache):
+            loss = training_loss(model, x, y, recipe, schedule, draws=d)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    run_step = CudaGraphStep(body) if graphed else body
     losses = []
     for i, start in enumerate(progress(batches) if progress else batches):
         if warmup:
             for group, lr in zip(optimizer.param_groups, base_lrs):
-                group["lr"] = lr * min(1.0, (step + 1) / warmup)
+                set_lr(group, lr * min(1.0, (step + 1) / warmup))
         step += 1
         idx = order[start : start + batch]
         x = images[idx]
         if runtime.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        with runtime.autocast():
-            loss = training_loss(model, x, labels[idx], recipe, schedule, draws=draws[i])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        losses.append(run_step(x, labels[idx], draws[i]))
         if ema is not None:
             ema.update_parameters(model)
-        losses.append(loss.detach())
     for group, lr in zip(optimizer.param_groups, base_lrs):
         group["lr"] = lr  # the ExponentialLR chain continues from the scheduled rate, not the warm-up one
     scheduler.step()
@@ -320,6 +335,54 @@ def train_epoch(
         "losses": all_losses,
         "epoch_ends": [*state["epoch_ends"], int(all_losses.shape[0])],
     }
+
+
+CUDA_GRAPHS = True  # on CUDA, replay each epoch's training step as a CUDA graph (bench recipe --no-cuda-graphs compares)
+
+
+def set_lr(group: dict, value: float) -> None:
+    if isinstance(group["lr"], torch.Tensor):
+        group["lr"].fill_(value)
+    else:
+        group["lr"] = value
+
+
+class CudaGraphStep:
+    """A training step (forward, loss, backward, optimizer step) captured once as a CUDA graph and
+    replayed: the small UNets' steps are a few hundred short kernels, and launching them one by one
+    from Python costs more than running them. The first `eager` full-size steps run normally (on a
+    side stream, as capture requires); every step, these included, is a real training step on
+    its batch. A batch of another size (an epoch's last) runs eagerly."""
+
+    def __init__(self, body: Callable, eager: int = 2):
+        self.body, self.eager_left = body, eager
+        self.graph = self.static = self.loss = None
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.static is None:
+            self.static = (x.clone(), labels.clone(), {k: v.clone() for k, v in draws.items()})
+        sx, sy, sd = self.static
+        if x.shape != sx.shape:
+            return self.body(x, labels, draws)
+        sx.copy_(x)
+        sy.copy_(labels)
+        for k, v in sd.items():
+            v.copy_(draws[k])
+        if self.graph is None:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            if self.eager_left > 0:
+                self.eager_left -= 1
+                with torch.cuda.stream(side):
+                    loss = self.body(sx, sy, sd)
+                torch.cuda.current_stream().wait_stream(side)
+                return loss
+            torch.cuda.synchronize()
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.loss = self.body(sx, sy, sd, cache=False)
+        self.graph.replay()
+        return self.loss.clone()
 
 
 def _cpu(state_dict: dict) -> dict:
