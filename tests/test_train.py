@@ -354,9 +354,18 @@ def test_cuda_graph_step_matches_eager(kind, monkeypatch):
     g, e = runs[True], runs[False]
     assert g["losses"].shape == e["losses"].shape == (2 * 7,)
     torch.testing.assert_close(g["losses"], e["losses"], rtol=1e-4, atol=1e-5)
-    for key in ("model", "ema"):
-        if e[key] is not None:
-            for name, v in e[key].items():
-                if v.is_floating_point():
-                    torch.testing.assert_close(g[key][name], v, rtol=1e-3, atol=1e-4, msg=f"{key}.{name}")
+    # the same function: outputs on a fixed batch with batch statistics (weights are not compared one
+    # by one: a convolution's bias before a BatchNorm gets a gradient of pure rounding noise, which
+    # Adam turns into full-size steps, so those biases wander differently between any two runs)
+    x, y = images[:32], labels[:32]
+    t = torch.linspace(0.05, 1.0, 32, device=rt.device)
+    c = F.one_hot(y, 10).float()
+    outs = {}
+    for key, st in runs.items():
+        for use_ema in (False, True):
+            net = train.build_model(st, rt, use_ema=use_ema).train()
+            with torch.no_grad():
+                outs[key, use_ema] = net(x) if r["objective"] == "denoise" else net(x, t, c if r.get("conditioning") == "class" else None)
+    for use_ema in (False, True):
+        torch.testing.assert_close(outs[True, use_ema], outs[False, use_ema], rtol=1e-3, atol=1e-3)
     assert g["optimizer"]["param_groups"][0]["lr"] == pytest.approx(e["optimizer"]["param_groups"][0]["lr"])
