@@ -190,6 +190,7 @@ rule sample_model:
         grid_samples=PB["num_samples"],
         guidance=lambda wc: float(wc.cfg[4:]) if wc.cfg else None,
         num_steps=lambda wc: sampling_steps(wc.gen_model),
+        variance=PB["ddpm"].get("sample_variance", "beta"),
         seed=config["seed"],
         **runtime_params(),
     log:
@@ -221,6 +222,7 @@ rule sampling_gif:
         num_samples=PB["num_samples"],
         guidance=lambda wc: model_guidance(wc.gen_model),
         num_steps=lambda wc: sampling_steps(wc.gen_model),
+        variance=PB["ddpm"].get("sample_variance", "beta"),
         frames=PB["gif_frames"],
         seed=config["seed"],
         **runtime_params(),
@@ -255,6 +257,7 @@ rule step_comparison:
         steps=PB["step_comparison"],
         num_samples=PB["step_comparison_samples"] or PB["num_samples"],
         guidance={e: PB[e]["class_cond"]["guidance"] for e in PB["editions"]},
+        variance=PB["ddpm"].get("sample_variance", "beta"),
         seed=config["seed"],
         **runtime_params(),
     log:

@@ -11,4 +11,4 @@ ys = {"noisy input": table[(table.image == "noisy input") & (table.epoch == tabl
 sigmas = sorted(table.sigma.unique())
 for epoch, part in table[table.image == "denoised"].groupby("epoch"):
     ys[f"denoised, epoch {epoch}"] = part.sort_values("sigma").mse.tolist()
-figures.line_plot(sigmas, ys, snakemake.output[0], "σ of the test noise", "MSE to the clean test image", "single-step denoiser on the MNIST test split")
+figures.line_plot(sigmas, ys, snakemake.output[0], "σ of the test noise", "MSE to the clean test image", "single-step denoiser on the MNIST test split", logy=True)

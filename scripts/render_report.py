@@ -29,6 +29,19 @@ def csv_table(path, **kw):
     return html_table(pd.read_csv(path), **kw)
 
 
+def illusion_verdicts(path) -> dict:
+    """Per illusion kind: how many were read as intended in every view the classifier judged
+    (anagrams: both orientations; hybrids: low-pass and high-pass), and which views missed."""
+    frame = pd.read_csv(path)
+    judged = frame[frame["intended"].notna()]
+    out = {}
+    for kind, rows in judged.groupby("kind"):
+        per = rows.groupby("index")["hit"].all()
+        missed = [f"{int(r['index'])} {r['view']} (read {int(r['predicted'])})" for _, r in rows[~rows["hit"].astype(bool)].iterrows()]
+        out[kind] = {"ok": int(per.sum()), "total": int(per.shape[0]), "views_ok": int(rows["hit"].astype(bool).sum()), "views": int(rows.shape[0]), "missed": missed}
+    return out
+
+
 QUALITY_COLUMNS = {"epoch": "epoch", "guidance": "γ", "num_samples": "samples", "accuracy": "accuracy", "mean_confidence": "mean confidence", "diversity": "diversity", "class_entropy_bits": "class entropy (bits)", "frechet_distance": "Frechet distance"}
 
 
@@ -168,6 +181,7 @@ part_a = {
     "hybrids": [(e, asset(ra / "hybrid" / f"{i:02d}.png")) for i, e in enumerate(pam["hybrids"])],
     "weights": weights_used(snakemake.input.deepfloyd),
     "readings": csv_table(ra / "illusion_readings.csv") if "results/part_a/illusion_readings.csv" in snakemake.input.figures else None,
+    "verdicts": illusion_verdicts(ra / "illusion_readings.csv") if "results/part_a/illusion_readings.csv" in snakemake.input.figures else None,
 }
 context = {
     "cfg": config,

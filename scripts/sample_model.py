@@ -11,7 +11,7 @@ state = train.load_checkpoint(snakemake.input.checkpoint)
 model = snakemake.wildcards.gen_model
 seed = train.stream_seed(p.seed, f"part_b/{model}/eval")  # the same noise for every epoch and gamma
 out = evaluate.draw_eval_samples(
-    state, runtime, p.num_samples, p.batch_size, seed, guidance=p.guidance, num_steps=p.num_steps,
+    state, runtime, p.num_samples, p.batch_size, seed, guidance=p.guidance, num_steps=p.num_steps, variance=p.variance,
     progress=lambda desc: progress(f"sampling {model} {desc}"),
 )
 save_torch({**out, "model": model}, snakemake.output.eval_samples)

@@ -20,7 +20,7 @@ for model, path in zip(p.models, snakemake.input.checkpoints):
         if runtime.device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        out = part_b.sample_checkpoint(state, runtime, p.num_samples, seed, guidance=p.guidance[edition], num_steps=steps)
+        out = part_b.sample_checkpoint(state, runtime, p.num_samples, seed, guidance=p.guidance[edition], num_steps=steps, variance=p.variance)
         if runtime.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start

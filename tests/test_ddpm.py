@@ -235,6 +235,28 @@ def test_ddpm_step_matches_diffusers(sched, k):
         assert (other - out.prev_sample).abs().max() > 0.5 * sched.betas[k + 1].sqrt().item()
 
 
+@pytest.mark.parametrize("t, t_prev", [(300, 292), (50, 43), (9, 1), (2, 1)])
+def test_posterior_variance_step_matches_diffusers_fixed_small(sched, t, t_prev):
+    """variance="posterior" on a strided step equals DDPMScheduler(variance_type="fixed_small")
+    stepping over the custom timesteps [t - 1, t_prev - 1] (its 0-based k is our t = k + 1):
+    sigma^2 = (1 - abar_t')/(1 - abar_t) (1 - abar_t / abar_t')."""
+    from diffusers import DDPMScheduler
+
+    ref = DDPMScheduler(num_train_timesteps=T, beta_start=1e-4, beta_end=0.02, beta_schedule="linear",
+                        variance_type="fixed_small", clip_sample=False, prediction_type="epsilon")
+    ref.set_timesteps(timesteps=[t - 1, t_prev - 1])
+    x_t, eps = rand(3, 1, 6, 6, seed=50 + t), rand(3, 1, 6, 6, seed=600 + t)
+    out = ref.step(eps, t - 1, x_t, generator=torch.Generator().manual_seed(9))
+    ours, x0_hat = ddpm.ddpm_step(x_t, t, eps, sched, generator=torch.Generator().manual_seed(9), t_prev=t_prev, variance="posterior")
+    torch.testing.assert_close(x0_hat, out.pred_original_sample, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours, out.prev_sample, rtol=1e-4, atol=1e-4)
+    # and it is a different step from the course's beta_t one whenever noise is added
+    course, _ = ddpm.ddpm_step(x_t, t, eps, sched, generator=torch.Generator().manual_seed(9), t_prev=t_prev)
+    assert (course - ours).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="variance"):
+        ddpm.ddpm_step(x_t, t, eps, sched, t_prev=t_prev, variance="learned")
+
+
 def test_forward_noise_matches_diffusers_add_noise(sched):
     ref = _diffusers_scheduler()
     x0, eps = rand(4, 1, 5, 5, seed=30), rand(4, 1, 5, 5, seed=31)

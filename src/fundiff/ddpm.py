@@ -64,6 +64,9 @@ def predict_x0(x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, schedule: 
     return (x_t - (1.0 - abar).sqrt() * eps) / abar.sqrt()
 
 
+VARIANCES = ("beta", "posterior")
+
+
 def cfg_combine(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, guidance: float) -> torch.Tensor:
     """eps = eps_uncond + gamma (eps_cond - eps_uncond)."""
     return eps_uncond + guidance * (eps_cond - eps_uncond)
@@ -77,11 +80,16 @@ def ddpm_step(
     generator: torch.Generator | None = None,
     noise: torch.Tensor | None = None,
     t_prev: int | None = None,
+    variance: str = "beta",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """x_t' = sqrt(abar_t') beta_t/(1-abar_t) x0_hat + sqrt(alpha_t)(1-abar_t')/(1-abar_t) x_t + sqrt(beta_t) z, t' = t_prev.
+    """x_t' = sqrt(abar_t') beta_t/(1-abar_t) x0_hat + sqrt(alpha_t)(1-abar_t')/(1-abar_t) x_t + sigma_t z, t' = t_prev.
 
     With t' = t - 1 (the default) this is DDPM's Algorithm 2; with a stride, alpha_t is
     abar_t / abar_t' and beta_t = 1 - alpha_t (the course's strided step, Part A 1.4).
+    `variance` picks sigma_t^2: "beta" = beta_t (the course; diffusers' fixed_large) or
+    "posterior" = (1 - abar_t')/(1 - abar_t) beta_t, the variance of q(x_t' | x_t, x_0)
+    (diffusers' fixed_small). The two agree closely for single steps at large t; with a coarse
+    stride the first leaves visible noise in the last steps' samples.
 
     Args:
         x_t: [N, C, H, W] current sample.
@@ -98,6 +106,8 @@ def ddpm_step(
     T = schedule.num_steps
     if not 1 <= t <= T:
         raise ValueError(f"t must be in 1..{T}, got {t}")
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
     t_prev = t - 1 if t_prev is None else t_prev
     if not 0 <= t_prev < t:
         raise ValueError(f"t_prev must be in 0..{t - 1}, got {t_prev}")
@@ -113,12 +123,13 @@ def ddpm_step(
     x0_hat = (x_t - (1.0 - abar_t) ** 0.5 * eps) / abar_t**0.5
     # 3. posterior mean (DDPM eq. 7)
     mean = (abar_prev**0.5 * beta_t / (1.0 - abar_t)) * x0_hat + (alpha_t**0.5 * (1.0 - abar_prev) / (1.0 - abar_t)) * x_t
-    # 4. fixed variance sigma_t^2 = beta_t, no noise on the last step
+    # 4. fixed variance (sigma_t^2 = beta_t, or the posterior's), no noise on the last step
     if t_prev == 0:  # abar_0 = 1 makes the mean x0_hat; return it exactly, not up to float32 rounding of beta_1 vs 1 - abar_1
         return x0_hat, x0_hat
     if noise is None:
         noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
-    return mean + beta_t**0.5 * noise, x0_hat
+    var = beta_t if variance == "beta" else (1.0 - abar_prev) / (1.0 - abar_t) * beta_t
+    return mean + var**0.5 * noise, x0_hat
 
 
 def guided_eps(model: NoiseModel, x: torch.Tensor, t_in: torch.Tensor, cond: torch.Tensor | None, guidance: float | None):
@@ -142,6 +153,7 @@ def sample(
     record: int = 0,
     progress: Callable | None = None,
     num_inference_steps: int | None = None,
+    variance: str = "beta",
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Algorithm B.2: x_T ~ N(0, I), then ddpm_step for t = T..1; returns (x_0, frames).
 
@@ -166,7 +178,7 @@ def sample(
         t, t_prev = timesteps[i], (timesteps[i + 1] if i + 1 < len(timesteps) else 0)
         t_in = torch.full((shape[0],), t / T, device=device)
         eps = guided_eps(model, x, t_in, cond, guidance).float()
-        x, _ = ddpm_step(x, t, eps, schedule, generator=generator, t_prev=t_prev)
+        x, _ = ddpm_step(x, t, eps, schedule, generator=generator, t_prev=t_prev, variance=variance)
         if i in keep:
             frames.append(x.detach().cpu().clone())
     return x, frames

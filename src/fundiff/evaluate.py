@@ -211,6 +211,7 @@ def draw_eval_samples(
     guidance: float | None = None,
     num_steps: int | None = None,
     progress: Callable[[str], Callable] | None = None,
+    variance: str = "beta",
 ) -> dict:
     """`num_samples` samples of one checkpoint in batches of `batch_size` (batch b seeded with
     seed + b). Class-conditioned models get the labels 0, 1, ..., 9, 0, ... (part_b.sample_labels),
@@ -225,7 +226,7 @@ def draw_eval_samples(
     for b, start in enumerate(starts):
         n = min(batch_size, num_samples - start)
         wrap = progress(f"batch {b + 1}/{len(starts)}") if progress else None
-        out = part_b.sample_checkpoint(state, runtime, n, (seed + b) % 2**63, guidance=guidance, num_steps=num_steps, progress=wrap)
+        out = part_b.sample_checkpoint(state, runtime, n, (seed + b) % 2**63, guidance=guidance, num_steps=num_steps, progress=wrap, variance=variance)
         samples.append(out["samples"].float())
         labels.append(out["labels"])
     labels = None if labels[0] is None else torch.cat(labels)

@@ -90,12 +90,14 @@ def sample_checkpoint(
     record: int = 0,
     progress: Callable | None = None,
     num_steps: int | None = None,
+    variance: str = "beta",
 ) -> dict:
     """Draw `num_samples` images from a DDPM or flow-matching checkpoint in one batched run.
 
     Class-conditioned models get labels 0..9 repeated, with CFG at scale `guidance`; models
     trained with an EMA sample from the averaged weights. `num_steps` overrides the number of
-    sampling steps (DDPM: strided timesteps, None = all T; flow: Euler steps, required).
+    sampling steps (DDPM: strided timesteps, None = all T; flow: Euler steps, required);
+    `variance` is the DDPM step's sigma_t^2 (ddpm.ddpm_step; flow sampling has no noise).
     Returns {"samples": [N,1,28,28] float in the model's range, "labels": [N] or None, "frames": [...]}.
     """
     recipe = state["recipe"]
@@ -117,7 +119,7 @@ def sample_checkpoint(
     shape = (num_samples, 1, 28, 28)
     common = dict(device=runtime.device, cond=cond, guidance=guidance, record=record, progress=progress)
     if recipe["objective"] == "ddpm":
-        x, frames = ddpm.sample(net, shape, schedule_for(recipe), generator, num_inference_steps=num_steps, **common)
+        x, frames = ddpm.sample(net, shape, schedule_for(recipe), generator, num_inference_steps=num_steps, variance=variance, **common)
     else:
         if num_steps is None:
             raise ValueError("flow-matching sampling needs num_steps (the config's part_b.flow.num_steps)")
