@@ -136,6 +136,9 @@ rule plot_test_metrics:
         "../scripts/plot_test_metrics.py"
 
 
+DDPM_VARIANCE = PB["ddpm"].get("sample_variance", "beta")  # sigma_t^2 of every DDPM sampling step
+
+
 def sampling_steps(model):
     return recipes.sampling_steps(config, model)
 
@@ -190,7 +193,7 @@ rule sample_model:
         grid_samples=PB["num_samples"],
         guidance=lambda wc: float(wc.cfg[4:]) if wc.cfg else None,
         num_steps=lambda wc: sampling_steps(wc.gen_model),
-        variance=PB["ddpm"].get("sample_variance", "beta"),
+        variance=DDPM_VARIANCE,
         seed=config["seed"],
         **runtime_params(),
     log:
@@ -222,7 +225,7 @@ rule sampling_gif:
         num_samples=PB["num_samples"],
         guidance=lambda wc: model_guidance(wc.gen_model),
         num_steps=lambda wc: sampling_steps(wc.gen_model),
-        variance=PB["ddpm"].get("sample_variance", "beta"),
+        variance=DDPM_VARIANCE,
         frames=PB["gif_frames"],
         seed=config["seed"],
         **runtime_params(),
@@ -257,7 +260,7 @@ rule step_comparison:
         steps=PB["step_comparison"],
         num_samples=PB["step_comparison_samples"] or PB["num_samples"],
         guidance={e: PB[e]["class_cond"]["guidance"] for e in PB["editions"]},
-        variance=PB["ddpm"].get("sample_variance", "beta"),
+        variance=DDPM_VARIANCE,
         seed=config["seed"],
         **runtime_params(),
     log:

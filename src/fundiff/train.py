@@ -171,8 +171,13 @@ def build_model(state: dict, runtime: Runtime | None = None, use_ema: bool = Fal
 
 def one_hot_with_dropout(labels: torch.Tensor, p_uncond: float, generator: torch.Generator, num_classes: int = 10) -> torch.Tensor:
     """One-hot [N, K] of `labels`, each row zeroed with probability p_uncond."""
-    c = F.one_hot(labels, num_classes).float()
     keep = torch.rand(labels.shape[0], generator=generator, device=generator.device) >= p_uncond
+    return one_hot_kept(labels, keep, num_classes)
+
+
+def one_hot_kept(labels: torch.Tensor, keep: torch.Tensor, num_classes: int = 10) -> torch.Tensor:
+    """One-hot [N, K] of `labels` with the rows where `keep` is False zeroed (the unconditional ones)."""
+    c = F.one_hot(labels, num_classes).float()
     return c * keep.to(c.device, c.dtype)[:, None]
 
 
@@ -208,7 +213,7 @@ def training_loss(model, x: torch.Tensor, labels: torch.Tensor, recipe: dict, sc
         return F.mse_loss(model(z).float(), x)
     c = None
     if recipe.get("conditioning") == "class":
-        c = F.one_hot(labels, 10).float() * draws["keep"].to(x.dtype)[:, None]
+        c = one_hot_kept(labels, draws["keep"])
     if recipe["objective"] == "flow":
         x_t = flow.interpolate(noise, x, draws["t"])
         return F.mse_loss(model(x_t, draws["t"], c).float(), flow.velocity_target(noise, x))
