@@ -9,6 +9,8 @@ rule download_mnist:
         try_torchvision=config["data"]["try_torchvision"],
     log:
         "logs/data/download_mnist.log",
+    benchmark:
+        "benchmarks/data/download_mnist.tsv"
     resources:
         mem_mb=4000,
         runtime=15,

@@ -64,6 +64,8 @@ rule reference_metrics:
         **runtime_params(),
     log:
         "logs/evaluation/reference_metrics.log",
+    benchmark:
+        "benchmarks/evaluation/reference_metrics.tsv"
     threads: job_threads(2)
     resources:
         gpu=1,
@@ -132,6 +134,8 @@ rule quality_figures:
         models=quality_models(),
     log:
         "logs/evaluation/quality_figures.log",
+    benchmark:
+        "benchmarks/evaluation/quality_figures.tsv"
     localrule: True
     conda:
         TORCH_ENV

@@ -52,6 +52,8 @@ rule fetch_deepfloyd:
         cache_dir=DF["cache_dir"],
     log:
         "logs/part_a/fetch_deepfloyd.log",
+    benchmark:
+        "benchmarks/part_a/fetch_deepfloyd.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -71,6 +73,8 @@ rule build_tiny_deepfloyd:
         seed=config["seed"],
     log:
         "logs/part_a/build_tiny_deepfloyd.log",
+    benchmark:
+        "benchmarks/part_a/build_tiny_deepfloyd.tsv"
     threads: 1
     resources:
         mem_mb=2000,
@@ -147,6 +151,8 @@ rule part_a_noising:
         **part_a_params(),
     log:
         "logs/part_a/noising.log",
+    benchmark:
+        "benchmarks/part_a/noising.tsv"
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
@@ -249,6 +255,8 @@ rule part_a_text_edit:
         **part_a_params(),
     log:
         "logs/part_a/text_edit/{index}.log",
+    benchmark:
+        "benchmarks/part_a/text_edit/{index}.tsv"
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
@@ -272,6 +280,8 @@ rule part_a_inpaint:
         **part_a_params(),
     log:
         "logs/part_a/inpaint/{index}.log",
+    benchmark:
+        "benchmarks/part_a/inpaint/{index}.tsv"
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
@@ -297,6 +307,8 @@ rule part_a_illusion:
         **part_a_params(),
     log:
         "logs/part_a/{kind}/{index}.log",
+    benchmark:
+        "benchmarks/part_a/{kind}/{index}.tsv"
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
@@ -317,6 +329,8 @@ rule part_a_readings:
         **runtime_params(),
     log:
         "logs/part_a/readings.log",
+    benchmark:
+        "benchmarks/part_a/readings.tsv"
     threads: 1
     resources:
         mem_mb=2000,

@@ -26,6 +26,8 @@ rule noising_grid:
         seed=config["seed"],
     log:
         "logs/part_b/single_step/noising_grid.log",
+    benchmark:
+        "benchmarks/part_b/single_step/noising_grid.tsv"
     resources:
         mem_mb=2000,
         runtime=5,
@@ -49,6 +51,8 @@ rule denoise_examples:
         **runtime_params(),
     log:
         "logs/part_b/single_step/epoch_{epoch}/denoise_examples.log",
+    benchmark:
+        "benchmarks/part_b/single_step/epoch_{epoch}/denoise_examples.tsv"
     threads: job_threads(2)
     resources:
         gpu=1,
@@ -74,6 +78,8 @@ rule ood_test:
         **runtime_params(),
     log:
         "logs/part_b/single_step/epoch_{epoch}/ood_test.log",
+    benchmark:
+        "benchmarks/part_b/single_step/epoch_{epoch}/ood_test.tsv"
     threads: job_threads(2)
     resources:
         gpu=1,
@@ -129,6 +135,8 @@ rule plot_test_metrics:
         ),
     log:
         "logs/part_b/single_step/plot_test_metrics.log",
+    benchmark:
+        "benchmarks/part_b/single_step/plot_test_metrics.tsv"
     localrule: True
     conda:
         TORCH_ENV
@@ -162,6 +170,8 @@ rule pure_noise_examples:
         **runtime_params(),
     log:
         "logs/part_b/pure_noise/epoch_{epoch}/pure_noise_examples.log",
+    benchmark:
+        "benchmarks/part_b/pure_noise/epoch_{epoch}/pure_noise_examples.tsv"
     threads: job_threads(2)
     resources:
         gpu=1,
@@ -292,6 +302,8 @@ rule loss_curve:
         csv="results/part_b/{model}/losses.csv",
     log:
         "logs/part_b/{model}/loss_curve.log",
+    benchmark:
+        "benchmarks/part_b/{model}/loss_curve.tsv"
     localrule: True
     conda:
         TORCH_ENV

@@ -18,6 +18,8 @@ rule render_report:
         template_dir=str(Path(workflow.basedir, "report", "templates")),
     log:
         "logs/report/render_report.log",
+    benchmark:
+        "benchmarks/report/render_report.tsv"
     localrule: True
     conda:
         TORCH_ENV
@@ -43,6 +45,8 @@ rule quality_gates:
         config=config,
     log:
         "logs/evaluation/quality_gates.log",
+    benchmark:
+        "benchmarks/evaluation/quality_gates.tsv"
     localrule: True
     conda:
         TORCH_ENV

@@ -11,6 +11,8 @@ rule init_model:
         seed=config["seed"],
     log:
         "logs/part_b/{model}/init_model.log",
+    benchmark:
+        "benchmarks/part_b/{model}/init_model.tsv"
     priority: lambda wc: recipes.epoch_priority(config, wc.model, 1) + 1  # a rule's priority is not inherited: lead the chain
     resources:
         mem_mb=2000,

@@ -48,6 +48,22 @@ def write_config(tmp_path: Path, edit) -> Path:
     return path
 
 
+def test_every_rule_declares_a_log_and_a_benchmark():
+    """The guide's rule contract: every job writes a log and a benchmark file (its wall time,
+    memory and CPU time), so a slow DAG can be taken apart job by job."""
+    rules = {}
+    for path in sorted((REPO / "rules").glob("*.smk")):
+        for block in re.split(r"(?m)^(?=rule )", path.read_text())[1:]:
+            rules[block.split(":")[0].split()[1]] = block
+    assert len(rules) >= 30, sorted(rules)
+    missing = {name: [d for d in ("log:", "benchmark:") if f"\n    {d}" not in block] for name, block in rules.items()}
+    assert {n: m for n, m in missing.items() if m} == {}
+    for name, block in rules.items():
+        log = re.search(r'log:\n\s+"logs/([^"]+)\.log"', block).group(1)
+        bench = re.search(r'benchmark:\n\s+"benchmarks/([^"]+)\.tsv"', block).group(1)
+        assert bench == log, (name, log, bench)
+
+
 def test_default_dag_has_every_output(tmp_path):
     cfg = yaml.safe_load(DEFAULT.read_text())
     outputs = dry_run_outputs(tmp_path, DEFAULT)
