@@ -147,6 +147,24 @@ def test_hybrid_combination():
     assert torch.allclose(eps, low + e2 - samplers.gaussian_lowpass(e2, 5, 1.0), atol=1e-5)
 
 
+@pytest.mark.parametrize("shape,k,sigma", [((2, 3, 64, 64), 33, 2.0), ((1, 3, 256, 256), 129, 8.0), ((5, 1, 28, 28), 5, 2.0), ((3, 64, 64), 7, 1.5), ((4, 3, 16, 16), 1, 1.0)])
+def test_gaussian_lowpass_equals_torchvision(shape, k, sigma):
+    """The separable blur against torchvision's 2-D one (the course's call): same kernel, same padding."""
+    from torchvision.transforms.functional import gaussian_blur
+
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(k))
+    ours = samplers.gaussian_lowpass(x, k, sigma)
+    assert ours.shape == x.shape
+    torch.testing.assert_close(ours, gaussian_blur(x, [k, k], [sigma, sigma]), atol=2e-6, rtol=0)
+
+
+def test_gaussian_lowpass_rejects_what_it_cannot_do():
+    with pytest.raises(ValueError, match="odd kernel_size"):
+        samplers.gaussian_lowpass(torch.zeros(1, 3, 8, 8), 4, 1.0)
+    with pytest.raises(ValueError, match="wider than 8 px"):
+        samplers.gaussian_lowpass(torch.zeros(1, 3, 8, 8), 17, 1.0)
+
+
 def test_inpainting_changes_only_the_hole():
     abar = torch.cat([torch.ones(1), _abar(300)])
     ts = recipes.scaled_timesteps(990, 90, 300)
