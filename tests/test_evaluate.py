@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -221,3 +222,28 @@ def test_denoiser_test_metrics_score_the_training_sigma_on_every_image(mnist):
     assert noisy.to_dict() == pytest.approx({0.2: 0.04, 0.5: 0.25, 1.0: 1.0}, rel=0.05)
     full = part_b.test_metrics(torch.nn.Identity(), images, [0.2, 0.5], device.resolve("cpu", "fp32"), torch.Generator().manual_seed(0))
     assert set(full.num_images) == {600}
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.1, 0.5, 1.0])
+def test_image_quality_against_torchmetrics_and_the_psnr_formula(sigma):
+    """Denoising PSNR/SSIM (part_b.image_quality, scikit-image): PSNR = 10 log10(1 / pooled MSE)
+    exactly as torchmetrics computes it over a batch; the mean per-image SSIM within 0.01 of
+    torchmetrics' (they differ only at the borders), identical images score 1."""
+    from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
+
+    from fundiff import part_b
+
+    g = torch.Generator().manual_seed(7)
+    clean = torch.rand(64, 1, 28, 28, generator=g) ** 4
+    pred = (clean + sigma * torch.randn(clean.shape, generator=g)).clamp(0, 1)
+    q = part_b.image_quality(pred, clean)
+    if sigma == 0.0:
+        assert q["ssim"] == pytest.approx(1.0) and q["psnr_db"] == float("inf")
+        return
+    mse = torch.mean((pred - clean) ** 2).item()
+    assert q["psnr_db"] == pytest.approx(10 * math.log10(1 / mse), rel=1e-5)
+    assert q["psnr_db"] == pytest.approx(peak_signal_noise_ratio(pred, clean, data_range=1.0).item(), rel=1e-5)
+    assert q["ssim"] == pytest.approx(structural_similarity_index_measure(pred, clean, data_range=1.0).item(), abs=0.01)
+    one = part_b.image_quality(pred[:1], clean[:1])["ssim"]
+    assert np.mean([part_b.image_quality(pred[i:i + 1], clean[i:i + 1])["ssim"] for i in range(4)]) == pytest.approx(part_b.image_quality(pred[:4], clean[:4])["ssim"], rel=1e-5)  # a mean over images
+    assert 0 < one < 1
