@@ -4,6 +4,7 @@ import json
 import logging
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -228,3 +229,20 @@ def test_setup_caps_threads_and_logs_both(tmp_path, monkeypatch):
     assert "2 CPU threads (job threads 8, usable CPUs 2)" in text
     assert re.findall(r"runtime: .*CUDA_VISIBLE_DEVICES=(\S+)", text) == ["0"]  # what tests/test_slurm.py reads
     assert re.search(r"runtime: cpu", text)
+
+
+def test_setup_without_torch_leaves_torch_unloaded_but_capped(tmp_path):
+    """A plotting or gates job does not import torch through setup(); should torch load later,
+    it starts with the capped thread count (OMP_NUM_THREADS)."""
+    code = (
+        "import sys, os\n"
+        "from fundiff import figures, gates, scriptutil\n"
+        "scriptutil.usable_cpus = lambda: 2\n"
+        f"scriptutil.setup({str(tmp_path / 'job.log')!r}, threads=8)\n"
+        "print('torch' in sys.modules)\n"
+        "import torch\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
+    assert out == ["False", "2"]

@@ -5,13 +5,15 @@ from __future__ import annotations
 import textwrap
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
 from PIL import Image
 
 from .io import atomic_path
+
+if TYPE_CHECKING:  # torch loads only in the jobs that tile tensors: the plotting jobs skip its ~2 s import
+    import torch
 
 
 def pyplot():
@@ -76,6 +78,8 @@ def tile(images: torch.Tensor, nrow: int) -> np.ndarray:
     """[N, 1, H, W] in [0, 1] -> uint8 mosaic of `nrow` images per row, 2px white borders: the
     layout of torchvision.utils.make_grid(padding=2, pad_value=1) (a test checks equality),
     written out because importing torchvision costs every sampling job ~2 s."""
+    import torch
+
     x = images.detach().float().clamp(0, 1).cpu()[:, 0]
     n, h, w = x.shape
     if n == 1:  # make_grid returns a lone image as it is, without a border

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
 
-import torch
-
-from .device import Runtime, resolve
+if TYPE_CHECKING:
+    from .device import Runtime
 
 
 def usable_cpus() -> int:
@@ -43,7 +43,17 @@ def setup(log_path: str | None, threads: int = 1, device: str | None = None, pre
     )
     logging.captureWarnings(True)
     cpus = usable_cpus()
-    torch.set_num_threads(torch_threads(threads, cpus))
+    n = torch_threads(threads, cpus)
+    if device is None and "torch" not in sys.modules:
+        # a job that has not imported torch (plots, tables, gates) does not pay its ~2 s import here;
+        # should it load torch later, torch reads its thread count from OMP_NUM_THREADS
+        os.environ["OMP_NUM_THREADS"] = str(n)
+        return None
+    import torch
+
+    from .device import resolve
+
+    torch.set_num_threads(n)
     if device is None:
         return None
     runtime = resolve(device, precision or "auto")
