@@ -11,6 +11,7 @@ rule download_mnist:
         "logs/data/download_mnist.log",
     benchmark:
         "benchmarks/data/download_mnist.tsv"
+    priority: ROOT_PRIORITY
     resources:
         mem_mb=4000,
         runtime=15,

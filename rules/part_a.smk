@@ -55,6 +55,7 @@ rule fetch_deepfloyd:
     benchmark:
         "benchmarks/part_a/fetch_deepfloyd.tsv"
     threads: 1
+    priority: ROOT_PRIORITY
     resources:
         mem_mb=2000,
         runtime=240,
@@ -76,6 +77,7 @@ rule build_tiny_deepfloyd:
     benchmark:
         "benchmarks/part_a/build_tiny_deepfloyd.tsv"
     threads: 1
+    priority: ROOT_PRIORITY
     resources:
         mem_mb=2000,
         runtime=10,
@@ -100,6 +102,7 @@ rule embed_prompts:
     benchmark:
         "benchmarks/part_a/{df_model}_embed_prompts.tsv"
     threads: job_threads(2)
+    priority: ROOT_PRIORITY
     resources:
         gpu=1,
         mem_mb=24000,

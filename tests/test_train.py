@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -220,6 +223,32 @@ def test_train_epoch_refuses_past_the_last_epoch():
     state = train.train_epoch(train.init_checkpoint(r, "m", 0), images, labels, FP32)
     with pytest.raises(ValueError, match="already has 1 of 1 epochs"):
         train.train_epoch(state, images, labels, FP32)
+
+
+@pytest.mark.parametrize("kind", ["ddpm_class", "flow_class_ema"])
+def test_epoch_zero_without_optimizer_trains_as_one_with_a_fresh_adam(kind):
+    """Epoch 0 stores no Adam or LR-schedule state (building them only to save their initial state
+    cost every init job a torch._dynamo import); epoch 1 from it equals epoch 1 from a checkpoint
+    that carries a fresh Adam's and ExponentialLR's state dicts, the earlier format."""
+    r = small_recipe(OBJECTIVES[kind], epochs=2)
+    images, labels = synthetic(32)
+    start = train.init_checkpoint(r, "m", 3)
+    assert start["optimizer"] is None and start["lr_scheduler"] is None
+    model = train.UNet(train.model_config(r))
+    adam = torch.optim.Adam(model.parameters(), lr=r["lr"])
+    sched = train.make_lr_scheduler(adam, r)
+    explicit = {**start, "optimizer": adam.state_dict(), "lr_scheduler": sched.state_dict()}
+    a, b = train.train_epoch(start, images, labels, FP32), train.train_epoch(explicit, images, labels, FP32)
+    assert_same(a, b)
+    assert_same(train.train_epoch(a, images, labels, FP32), train.train_epoch(b, images, labels, FP32))
+
+
+def test_init_checkpoint_does_not_import_dynamo():
+    recipe = json.dumps(small_recipe("flow/class_cond_constant_lr"))
+    code = f"import json, sys\nfrom fundiff import train\ntrain.init_checkpoint(json.loads({recipe!r}), 'm', 0)\nprint('torch._dynamo' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["False"]
 
 
 def test_init_checkpoint_rejects_unknown_objective():
