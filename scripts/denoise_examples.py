@@ -3,7 +3,7 @@
 import torch
 
 from fundiff import data, figures, part_b, train
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -19,3 +19,4 @@ figures.image_table(
     row_labels=["clean", f"noisy σ={p.sigma:g}", "denoised"],
     title=f"single-step denoiser after epoch {state['epoch']}",
 )
+finish()

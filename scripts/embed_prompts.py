@@ -5,7 +5,7 @@ import sys
 
 from fundiff import deepfloyd
 from fundiff.io import save_torch
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -18,3 +18,4 @@ except deepfloyd.DeepFloydAccessError as err:
     sys.exit(1)
 logging.getLogger("fundiff").info("encoded %d prompts (with the empty one), each %s", len(embeds), tuple(embeds[""].shape))
 save_torch(embeds, snakemake.output[0])
+finish()

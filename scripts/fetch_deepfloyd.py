@@ -4,7 +4,7 @@ import logging
 import sys
 
 from fundiff import deepfloyd
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 setup(snakemake.log[0])
 p = snakemake.params
@@ -16,3 +16,4 @@ except deepfloyd.DeepFloydAccessError as err:
     print(f"\nfetch_deepfloyd: {err}\n", file=sys.__stderr__)
     sys.exit(1)
 deepfloyd.write_manifest(manifest, snakemake.output[0])
+finish()

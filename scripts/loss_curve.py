@@ -4,7 +4,7 @@ import pandas as pd
 
 from fundiff import figures, train
 from fundiff.io import atomic_path
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 setup(snakemake.log[0])
 state = train.load_checkpoint(snakemake.input.checkpoint)
@@ -16,3 +16,4 @@ with atomic_path(snakemake.output.csv) as tmp:
     table.to_csv(tmp, index=False, float_format="%.6g")
 model = snakemake.wildcards.model
 figures.loss_curve({model: (losses, ends)}, snakemake.output.png, f"{model}: training loss over {len(ends)} epochs")
+finish()

@@ -3,7 +3,7 @@
 import torch
 
 from fundiff import data, figures, part_b
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 from fundiff.train import stream_seed
 
 setup(snakemake.log[0])
@@ -16,3 +16,4 @@ figures.image_table(
     row_labels=[f"digit {i + 1}" for i in range(len(rows))],
     col_labels=[f"σ = {s:g}" for s in p.sigmas],
 )
+finish()

@@ -3,7 +3,7 @@
 import torch
 
 from fundiff import data, figures, part_b, train
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -18,3 +18,4 @@ figures.image_table(
     rows, snakemake.output[0], row_labels=labels, col_labels=[f"σ = {s:g}" for s in p.sigmas],
     title=f"trained at σ = {state['recipe']['sigma']:g}, epoch {state['epoch']}",
 )
+finish()

@@ -4,7 +4,7 @@ import torch
 
 from fundiff import figures, part_a, samplers, train
 from fundiff.io import save_torch
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -41,3 +41,4 @@ if ctx.m.get("upsample"):  # DeepFloyd: stage II with the same views, so the ill
     record["upsampled"] = up
 save_torch(record, snakemake.output.tensors)
 figures.image_table(rows, snakemake.output.png, row_labels=row_labels, col_labels=labels, cell=1.4 if p.model == "mnist" else 2.0)
+finish()

@@ -3,7 +3,7 @@
 import torch
 
 from fundiff import figures, part_a, samplers, train
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -21,3 +21,4 @@ part_a.log.info("largest change outside the hole: %.2e (the last step pastes the
 where = f"rows {entry['rect'][0]}:{entry['rect'][1]}, cols {entry['rect'][2]}:{entry['rect'][3]}" if "rect" in entry else f"mask {entry['mask']}"
 shown = [ctx.display(x0), mask.expand_as(x0), ctx.display(x0) * (1 - mask), ctx.display(out)]
 figures.image_table([torch.cat(shown)], snakemake.output.png, col_labels=["original", "mask", "to fill", "inpainted"], title=f"{entry['image']}, {where}")
+finish()

@@ -5,7 +5,7 @@ import torch
 
 from fundiff import figures, part_a, samplers, train
 from fundiff.io import atomic_path
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -33,3 +33,4 @@ figures.image_table(
 records = [{"estimate": n, **part_a.image_metrics(ctx.display(img), ctx.display(x0))} for n, img in (("noisy", x_t), ("iterative", final), ("one-step", one), ("gaussian blur", blurred))]
 with atomic_path(snakemake.output.csv) as tmp:
     pd.DataFrame(records).assign(i_start=i_start, model_t=t).to_csv(tmp, index=False, float_format="%.4f")
+finish()

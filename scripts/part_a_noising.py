@@ -5,7 +5,7 @@ import torch
 
 from fundiff import figures, part_a, samplers, train
 from fundiff.io import atomic_path
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -28,3 +28,4 @@ ctx.log_calls("one-step estimates", len(rows), len(rows))
 figures.image_table(rows, snakemake.output.png, row_labels=labels, col_labels=["clean", "noisy x_t", f"blur k={k} σ={s:.2f}", "one-step x̂0"])
 with atomic_path(snakemake.output.csv) as tmp:
     pd.DataFrame(records).to_csv(tmp, index=False, float_format="%.4f")
+finish()

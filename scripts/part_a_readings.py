@@ -5,7 +5,7 @@ import torch
 
 from fundiff import evaluate
 from fundiff.io import atomic_path
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -21,3 +21,4 @@ hits = frame[frame.hit != ""]
 evaluate.log.info("illusion views read as intended: %d of %d", int(hits.hit.astype(bool).sum()), len(hits))
 with atomic_path(snakemake.output[0]) as tmp:
     frame.to_csv(tmp, index=False, float_format="%.4f")
+finish()

@@ -4,7 +4,7 @@ import torch
 
 from fundiff import figures, part_a, samplers, train
 from fundiff.io import save_torch
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -27,3 +27,4 @@ if ctx.m.get("upsample"):  # DeepFloyd: stage II to 256 px, same prompts, seeded
     row_labels.append("256 px (stage II)")
 save_torch(record, snakemake.output.tensors)
 figures.image_table(rows, snakemake.output.png, row_labels=row_labels if len(rows) > 1 else (), col_labels=[q or "(no prompt)" for q in prompts], cell=0.9 if len(rows) == 1 else 1.6)
+finish()

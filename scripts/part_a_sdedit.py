@@ -3,7 +3,7 @@
 import torch
 
 from fundiff import figures, part_a, samplers, train
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -23,3 +23,4 @@ for i_start in p.pa["sdedit_i_starts"]:
 ctx.log_calls(f"SDEdit of {name}", sum(len(ctx.timesteps) - 1 - i for i in p.pa["sdedit_i_starts"]), len(results))
 labels = [f"i_start={i}\n(t={ctx.timesteps[i]})" for i in p.pa["sdedit_i_starts"]] + ["original"]
 figures.image_table([ctx.display(torch.cat(results + [x0]))], snakemake.output.png, col_labels=labels, title=f"{name}, prompt {prompt!r}, CFG γ={p.pa['cfg_scale']:g}")
+finish()

@@ -3,7 +3,7 @@
 import torch
 
 from fundiff import figures, part_a, train
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -21,3 +21,4 @@ part_a.log.info("stage II: %d images of %s in %d steps", len(prompts), tuple(hig
 big = torch.nn.functional.interpolate(low, size=high.shape[-1], mode="nearest")
 figures.image_table([ctx.display(big), ctx.display(high)], snakemake.output.png, row_labels=["stage I (64 px)", "stage II (256 px)"],
                     col_labels=prompts, title=f"num_inference_steps = {steps}, seed {p.seed}", cell=2.0)
+finish()

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from fundiff import figures
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 setup(snakemake.log[0])
 table = pd.concat([pd.read_csv(f) for f in snakemake.input])
@@ -14,3 +14,4 @@ sigmas = sorted(table.sigma.unique())
 for epoch, part in table[table.image == "denoised"].groupby("epoch"):
     ys[f"denoised, epoch {epoch}"] = part.sort_values("sigma").mse.tolist()
 figures.line_plot(sigmas, ys, snakemake.output[0], "σ of the test noise", "MSE to the clean test image", "single-step denoiser on the MNIST test split", logy=True)
+finish()

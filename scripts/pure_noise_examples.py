@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from fundiff import data, figures, part_b, train
 from fundiff.io import atomic_path
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -33,3 +33,4 @@ table = pd.DataFrame(
 )
 with atomic_path(snakemake.output.csv) as tmp:
     table.to_csv(tmp, index=False, float_format="%.6g")
+finish()

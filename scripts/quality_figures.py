@@ -6,7 +6,7 @@ import pandas as pd
 
 from fundiff import evaluate, figures
 from fundiff.io import atomic_path
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 setup(snakemake.log[0])
 ref = pd.read_csv(snakemake.input.reference).iloc[0]
@@ -64,3 +64,4 @@ for model, q in snakemake.params.models.items():
         per_class(model, table, q["guidance"], q["final_epoch"], out["per_class"])
     if "tradeoff" in out:
         tradeoff(model, table, q["final_epoch"], out["tradeoff"])
+finish()

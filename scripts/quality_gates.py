@@ -4,7 +4,7 @@ import logging
 
 from fundiff import gates
 from fundiff.io import atomic_path
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 setup(snakemake.log[0])
 frame = gates.evaluate(snakemake.params.config, "results", figures=list(snakemake.input.figures))
@@ -13,3 +13,4 @@ for row in frame.itertuples():
 logging.getLogger("fundiff").info("%s", gates.summary(frame))
 with atomic_path(snakemake.output[0]) as tmp:
     frame.to_csv(tmp, index=False)
+finish()

@@ -3,7 +3,7 @@ and the classifier-feature statistics of the test split that every sample set's 
 
 from fundiff import data, evaluate, train
 from fundiff.io import atomic_path, save_torch
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -13,3 +13,4 @@ save_torch(evaluate.image_stats(model, images, runtime), snakemake.output.stats)
 row = evaluate.reference_row(model, images, labels, p.num_samples, train.stream_seed(p.seed, "evaluation/reference"), runtime)
 with atomic_path(snakemake.output.csv) as tmp:
     evaluate.metrics_frame([row]).to_csv(tmp, index=False, float_format="%.6g")
+finish()

@@ -9,7 +9,7 @@ import torch
 
 from fundiff import recipes
 from fundiff.report import Assets, benchmark_table, html_table, provenance, render
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 setup(snakemake.log[0])
 config = snakemake.params.config
@@ -218,3 +218,4 @@ if "pure_noise" in models:
     }
 shutil.copyfile(Path(snakemake.params.template_dir) / "style.css", report_dir / "style.css")
 render(snakemake.params.template_dir, "index.html.j2", context, out)
+finish()

@@ -4,7 +4,7 @@ import torch
 
 from fundiff import evaluate
 from fundiff.io import atomic_path
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -16,3 +16,4 @@ name = snakemake.wildcards.gen_model
 row.update(model=name, edition=name.split("/")[0], epoch=sample_set["epoch"], guidance=sample_set["guidance"])
 with atomic_path(snakemake.output[0]) as tmp:
     evaluate.metrics_frame([row]).to_csv(tmp, index=False, float_format="%.6g")
+finish()

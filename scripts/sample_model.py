@@ -3,7 +3,7 @@ checkpoint (CFG for class models), in batches; its first part_b.num_samples make
 
 from fundiff import evaluate, figures, train
 from fundiff.io import save_torch
-from fundiff.scriptutil import progress, setup
+from fundiff.scriptutil import finish, progress, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -18,3 +18,4 @@ save_torch({**out, "model": model}, snakemake.output.eval_samples)
 grid = {**out, "samples": out["samples"][: p.grid_samples], "labels": None if out["labels"] is None else out["labels"][: p.grid_samples]}
 save_torch(grid, snakemake.output.tensors)
 figures.save_png(figures.tile(grid["samples"], nrow=10), snakemake.output.png)
+finish()

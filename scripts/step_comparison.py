@@ -7,7 +7,7 @@ import torch
 
 from fundiff import figures, part_b, train
 from fundiff.io import atomic_path
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -30,3 +30,4 @@ for model, path in zip(p.models, snakemake.input.checkpoints):
 with atomic_path(snakemake.output.csv) as tmp:
     pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.4g")
 figures.image_table(grids, snakemake.output.png, row_labels=labels, title=f"{p.num_samples} samples per run" + ("; first 20 shown" if p.num_samples > 20 else "") + " (digits 0-9 twice)", cell=0.6)
+finish()

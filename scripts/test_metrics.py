@@ -4,7 +4,7 @@ import torch
 
 from fundiff import data, part_b, train
 from fundiff.io import atomic_path
-from fundiff.scriptutil import setup
+from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -16,3 +16,4 @@ table = part_b.test_metrics(model, images, p.sigmas, runtime, generator, full_si
 table.insert(0, "epoch", state["epoch"])
 with atomic_path(snakemake.output[0]) as tmp:
     table.to_csv(tmp, index=False, float_format="%.6g")
+finish()

@@ -7,7 +7,7 @@ import pandas as pd
 
 from fundiff import data, evaluate, train
 from fundiff.io import atomic_path
-from fundiff.scriptutil import progress, setup
+from fundiff.scriptutil import finish, progress, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
@@ -29,3 +29,4 @@ table = pd.DataFrame([{
 }])
 with atomic_path(snakemake.output.csv) as tmp:
     table.to_csv(tmp, index=False, float_format="%.6g")
+finish()

@@ -1,7 +1,7 @@
 """Rule train_epoch: one epoch from the previous checkpoint to the next."""
 
 from fundiff import data, train
-from fundiff.scriptutil import progress, setup
+from fundiff.scriptutil import finish, progress, setup
 
 runtime = setup(snakemake.log[0], snakemake.threads, snakemake.params.device, snakemake.params.precision)
 recipe = dict(snakemake.params.recipe)
@@ -12,3 +12,4 @@ name = f"{snakemake.wildcards.model} epoch {state['epoch'] + 1}/{recipe['epochs'
 state = train.train_epoch(state, images, labels, runtime, progress=progress(name))
 state["runtime"] = runtime.describe()
 train.save_checkpoint(state, snakemake.output[0])
+finish()

@@ -246,3 +246,22 @@ def test_setup_without_torch_leaves_torch_unloaded_but_capped(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout.split()
     assert out == ["False", "2"]
+
+
+def test_finish_flushes_the_log_and_exits_zero_and_a_failure_still_fails(tmp_path):
+    log = tmp_path / "job.log"
+    body = f"import logging\nfrom fundiff.scriptutil import finish, setup\nsetup({str(log)!r})\nlogging.getLogger('fundiff').info('written before finish')\nprint('on stdout', end='')\n"
+    ok = subprocess.run([sys.executable, "-c", body + "finish()\nraise SystemExit(3)\n"], capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout == "on stdout"
+    assert "written before finish" in log.read_text()
+    failed = subprocess.run([sys.executable, "-c", body + "raise ValueError('bad input')\nfinish()\n"], capture_output=True, text=True)
+    assert failed.returncode == 1 and "ValueError: bad input" in log.read_text()
+
+
+def test_every_job_script_ends_with_finish():
+    scripts = sorted((Path(__file__).resolve().parents[1] / "scripts").glob("*.py"))
+    assert len(scripts) >= 30
+    for path in scripts:
+        lines = path.read_text().rstrip().splitlines()
+        assert lines[-1] == "finish()", path.name
+        assert any(re.match(r"from fundiff\.scriptutil import .*\bfinish\b", line) for line in lines), path.name

@@ -73,3 +73,19 @@ def progress(desc: str, every_s: float = 10.0):
         return tqdm(iterable, desc=desc, file=sys.stderr, mininterval=every_s, ascii=True)
 
     return wrap
+
+
+def finish() -> None:
+    """The last line of every job script, reached only when its outputs are written: flush the log
+    and end the process without Python's interpreter teardown. Tearing down the tens of thousands
+    of objects that torch (and diffusers) leave behind took 0.5 s (torch alone) to 1.7 s (a Part A
+    job) per job, a tenth of the smoke DAG (README, Speed). A script that fails raises before this
+    line and exits the normal way, traceback and non-zero status included."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):  # closed or absent
+            pass
+    os._exit(0)
+
