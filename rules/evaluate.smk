@@ -38,6 +38,7 @@ rule train_classifier:
     benchmark:
         "benchmarks/evaluation/train_classifier.tsv"
     threads: job_threads(4)
+    priority: 1  # every sample_metrics job waits for it: ahead of Part A and the sampling jobs (0), behind the training chains
     resources:
         gpu=1,
         mem_mb=4000,
