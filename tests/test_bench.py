@@ -265,3 +265,55 @@ def test_every_job_script_ends_with_finish():
         lines = path.read_text().rstrip().splitlines()
         assert lines[-1] == "finish()", path.name
         assert any(re.match(r"from fundiff\.scriptutil import .*\bfinish\b", line) for line in lines), path.name
+
+
+def _benchmark(path: Path, wall: float, cpu: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time"
+    path.write_text(f"{header}\n{wall}\t0:00:0{int(wall)}\t1\t1\t1\t1\t0\t0\t50\t{cpu}\n")
+
+
+def test_dag_summary_of_benchmark_files(tmp_path, capsys):
+    b = tmp_path / "benchmarks"
+    _benchmark(b / "part_b/ddpm/time_cond/train_epoch_001.tsv", 5.0, 4.5)
+    _benchmark(b / "part_b/flow/class_cond/train_epoch_002.tsv", 3.0, 2.5)
+    _benchmark(b / "part_b/ddpm/class_cond/epoch_002/sample_cfg5.tsv", 2.5, 2.0)
+    _benchmark(b / "part_a/anagram/00.tsv", 12.0, 11.0)
+    _benchmark(b / "part_a/hybrid/00.tsv", 10.0, 9.0)
+    (b / "empty.tsv").write_text("")  # a job killed before its benchmark was written: skipped
+    rows = bench.read_benchmarks(tmp_path)
+    assert len(rows) == 5 and sum(r["wall_s"] for r in rows) == pytest.approx(32.5)
+    summary = bench.summarize_dag(rows, span_s=20.0, cores=2)
+    assert summary["busy"] == pytest.approx(32.5 / 40)
+    assert summary["per_kind"]["part_b/<model>/train_epoch"] == {"jobs": 2, "wall_s": 8.0}
+    assert summary["per_kind"]["part_a/illusion"] == {"jobs": 2, "wall_s": 22.0}
+    assert summary["per_kind"]["part_b/<model>/sample"] == {"jobs": 1, "wall_s": 2.5}
+    assert [r["job"] for r in summary["slowest"]][:2] == ["part_a/anagram/00", "part_a/hybrid/00"]
+    out = bench.main(["dag", "--summarize", str(tmp_path), "--json", str(tmp_path / "dag.json")])
+    text = capsys.readouterr().out
+    assert out["bar_pass"] is None and "5 jobs with benchmarks: jobs' wall times add up to 32.5 s" in text and "cpu: " in text
+    assert json.loads((tmp_path / "dag.json").read_text())["sum_wall_s"] == pytest.approx(32.5)
+    with pytest.raises(SystemExit, match="no benchmarks/ folder"):
+        bench.main(["dag", "--summarize", str(tmp_path / "nothing")])
+
+
+def test_dag_runs_a_workflow_from_nothing_and_judges_the_bar(tmp_path, capsys):
+    """The run path on a two-job Snakefile: timed, summed, the bar applied, --strict exits 1."""
+    snakefile = tmp_path / "Snakefile"
+    snakefile.write_text(
+        'rule all:\n    input: "b.txt"\n'
+        'rule a:\n    output: "a.txt"\n    benchmark: "benchmarks/a.tsv"\n    shell: "sleep 0.5; echo a > {output}"\n'
+        'rule b:\n    input: "a.txt"\n    output: "b.txt"\n    benchmark: "benchmarks/b.tsv"\n    shell: "sleep 0.5; cat {input} > {output}"\n'
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("x: 1\n")
+    run = tmp_path / "run"
+    out = bench.main(["dag", "--snakefile", str(snakefile), "--config", str(config), "--cores", "1", "--directory", str(run), "--bar", "600"])
+    assert out["jobs"] == 2 and out["bar_pass"] is True and 1.0 <= out["span_s"] < 600 and (run / "b.txt").exists()
+    assert out["sum_wall_s"] >= 1.0 and 0 < out["busy"] <= 1.05
+    assert "bar: span <= 600 s: PASS" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["dag", "--snakefile", str(snakefile), "--config", str(config), "--cores", "1", "--bar", "0.01", "--strict"])
+    assert exc.value.code == 1
+    with pytest.raises(SystemExit, match="not empty"):
+        bench.main(["dag", "--snakefile", str(snakefile), "--config", str(config), "--directory", str(run)])
