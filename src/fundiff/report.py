@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from .io import atomic_path
 
-PACKAGES = ("torch", "torchvision", "snakemake", "diffusers", "transformers", "numpy", "pandas", "matplotlib", "scikit-image", "torchmetrics")
+PACKAGES = ("torch", "torchvision", "snakemake", "diffusers", "transformers", "numpy", "pandas", "matplotlib", "scikit-image")
 
 
 def provenance(config: dict, repo: Path) -> dict:
