@@ -7,12 +7,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 import yaml
 
-from fundiff import bench, recipes, scriptutil
+from fundiff import bench, device, recipes, scriptutil
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "config.yaml"
@@ -317,3 +318,32 @@ def test_dag_runs_a_workflow_from_nothing_and_judges_the_bar(tmp_path, capsys):
     assert exc.value.code == 1
     with pytest.raises(SystemExit, match="not empty"):
         bench.main(["dag", "--snakefile", str(snakefile), "--config", str(config), "--directory", str(run)])
+
+
+def test_bench_recipe_concurrent_trains_each_model_as_alone(tmp_path, capsys):
+    """--concurrent interleaves the models' training steps (on a GPU each model on its own CUDA
+    stream): every model ends with the losses and weights it gets when trained alone, and the
+    recipe reports one training time for all of them."""
+    path = tiny_config(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    models = ["single_step", "ddpm/class_cond", "flow/class_cond"]
+    rt = device.resolve("cpu", "auto")
+    images, labels, _ = bench.load_train_split(config, SimpleNamespace(data_root=None, synthetic=True), rt.device)
+    together, final = bench.train_concurrently(models, config, images, labels, rt, scale=1.0)
+    assert together["steps_run"] == together["steps"] == sum(4 * recipes.model_settings(config, m)["epochs"] for m in models)
+    assert together["seconds"] == pytest.approx(together["measured_s"]) and together["tflop_per_s"] > 0
+    for m in models:
+        _, alone = bench.time_training(m, config, images, labels, rt, 1.0)
+        assert final[m]["epoch"] == alone["epoch"] == recipes.model_settings(config, m)["epochs"]
+        assert torch.equal(final[m]["losses"], alone["losses"]), m
+        for k, v in alone["model"].items():
+            assert torch.equal(final[m]["model"][k], v), (m, k)
+    results = bench.main(["recipe", "--device", "cpu", "--scale", "0.5", "--config", str(path), "--synthetic",
+                          "--models", ",".join(models), "--concurrent"])
+    printed = capsys.readouterr().out
+    assert "all models' training together" in printed and "EXTRAPOLATED" in printed
+    c = results["concurrent"]
+    assert c["steps_run"] == c["steps"] // 2 and results["train_s"] == pytest.approx(c["seconds"])
+    assert c["seconds"] == pytest.approx(c["measured_s"] * 2)
+    assert all(results["models"][m]["train"] is None for m in models)
+    assert results["models"]["ddpm/class_cond"]["sampling"]["seconds"] > 0

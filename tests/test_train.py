@@ -398,3 +398,47 @@ def test_cuda_graph_step_matches_eager(kind, monkeypatch):
     for use_ema in (False, True):
         torch.testing.assert_close(outs[True, use_ema], outs[False, use_ema], rtol=1e-3, atol=1e-3)
     assert g["optimizer"]["param_groups"][0]["lr"] == pytest.approx(e["optimizer"]["param_groups"][0]["lr"])
+
+
+# ---------------------------------------------------------------- torch.compile (bench recipe --compile)
+
+
+def _compiled_and_eager(rt, kind: str, monkeypatch, epochs: int = 2) -> dict:
+    import torch._dynamo
+
+    r = small_recipe(OBJECTIVES[kind], hidden=8, warmup_steps=4, lr=3e-3)
+    images, labels = synthetic(200)
+    images, labels = images.to(rt.device), labels.to(rt.device)
+    runs = {}
+    for compiled in (True, False):
+        monkeypatch.setattr(train, "COMPILE", compiled)
+        torch._dynamo.reset()
+        torch._dynamo.utils.counters.clear()
+        state = train.init_checkpoint(r, kind, seed=3)
+        for _ in range(epochs):
+            state = train.train_epoch(state, images, labels, rt)
+        runs[compiled] = (state, dict(torch._dynamo.utils.counters["stats"]))
+    return runs
+
+
+def test_compiled_training_matches_eager(monkeypatch):
+    """train.COMPILE (bench recipe --compile): two epochs of a class-conditioned DDPM with the UNet
+    compiled by inductor give the losses of two eager epochs (fp32, to float rounding), and the
+    UNet is compiled once per batch shape (full batches and the smaller last one), not per epoch."""
+    rt = device.resolve("cpu", "fp32")
+    runs = _compiled_and_eager(rt, "ddpm_class", monkeypatch)
+    (c, stats), (e, _) = runs[True], runs[False]
+    assert c["losses"].shape == e["losses"].shape == (2 * 7,)
+    torch.testing.assert_close(c["losses"], e["losses"], rtol=1e-4, atol=1e-5)
+    assert 1 <= stats.get("unique_graphs", 0) <= 2, stats
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (compile inside the captured step)")
+def test_compiled_cuda_graph_step_matches_eager(monkeypatch):
+    """The compiled UNet inside the captured CUDA graph step (what bench recipe --compile runs on a
+    GPU) gives the eager losses: nothing recompiles during the capture."""
+    rt = device.resolve("cuda", "bf16")
+    monkeypatch.setattr(train, "CUDA_GRAPHS", True)
+    runs = _compiled_and_eager(rt, "flow_class_ema", monkeypatch)
+    (c, _), (e, _) = runs[True], runs[False]
+    torch.testing.assert_close(c["losses"], e["losses"], rtol=5e-2, atol=5e-3)

@@ -8,6 +8,7 @@
                                       [--precision auto] [--threads T] [--json PATH]
     python -m fundiff.bench recipe    [--device auto|cuda|cpu] [--scale F] [--config PATH]
                                       [--synthetic] [--threads T] [--models M,..] [--json PATH]
+                                      [--no-cuda-graphs] [--compile] [--concurrent]
     python -m fundiff.bench threads   [--threads 8,2] [--hidden 64] [--batch 128] [--steps 6]
     python -m fundiff.bench dag       [--config config/smoke.yaml] [--cores 2] [--directory DIR]
                                       [--summarize DIR] [--bar 180] [--json PATH] [--strict]
@@ -61,7 +62,10 @@ own functions. --scale F runs ceil(F x steps) of each epoch's steps and of each 
 steps, and extrapolates to the full recipe (per-epoch and per-run fixed costs are measured and
 added once each). FLOP per image are measured with torch.utils.flop_counter.FlopCounterMode on
 one training step (forward and backward counted as run, not 3x a forward) and one forward pass
-(sampling); it counts convolutions and matrix products only.
+(sampling); it counts convolutions and matrix products only. --compile runs the UNet through
+torch.compile (inductor) in every training step; --concurrent trains all the models at once,
+one step of each in turn, each on its own CUDA stream (train_concurrently), and times them
+together: one figure for all of Part B training instead of one per model.
 
 threads: training steps of the D=64 class-conditioned DDPM UNet at several torch thread counts
 in one process, interleaved, to show what asking for more threads than cores costs.
@@ -77,7 +81,9 @@ on 2 cores (--bar; --strict exits 1 when the span exceeds it).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import itertools
 import json
 import math
 import os
@@ -670,6 +676,10 @@ def time_training(model: str, config: dict, images, labels, runtime, scale: floa
     returns (figures, the final state)."""
     r = make_recipe(config, model)
     state = train.init_checkpoint(r, model, config["seed"])
+    if train.COMPILE:  # each model starts from an empty compile cache: seven models x two batch shapes would pass
+        import torch._dynamo  # dynamo's recompile limit (8) and silently fall back to eager
+
+        torch._dynamo.reset()
     # burn-in, not timed: one step from a copy (first-call costs: allocator, kernel set-up)
     train.train_epoch(copy.deepcopy(state), images, labels, runtime, progress=limited(lambda _: 1, runtime.device, []))
     epochs = []
@@ -690,6 +700,60 @@ def time_training(model: str, config: dict, images, labels, runtime, scale: floa
             "steps_run_per_epoch": epochs[0]["steps_run"], "images": n_img, "seconds": seconds, "images_per_s": n_img / seconds,
             "gflop_per_image": flop / 1e9, "tflop_per_s": flop * n_img / seconds / 1e12,
             "measured_s": sum(e["steps_s"] + e["overhead_s"] for e in epochs), "per_epoch": epochs}, state
+
+
+def train_concurrently(models: list[str], config: dict, images, labels, runtime, scale: float) -> tuple[dict, dict]:
+    """Every epoch of every model in `models`, their training steps interleaved round robin (one
+    step of each in turn), each model on its own CUDA stream, so that the GPU runs the small
+    UNets' kernels side by side; on a CPU the same order runs one step at a time. Each model's own
+    steps happen in the same order as in time_training, so its results are the same.
+    Returns (figures, {model: its final state})."""
+    cuda = runtime.device.type == "cuda"
+    jobs = {}
+    for m in models:
+        r = make_recipe(config, m)
+        jobs[m] = {"recipe": r, "state": train.init_checkpoint(r, m, config["seed"]),
+                   "stream": torch.cuda.Stream(runtime.device) if cuda else None, "run": None, "steps": 0, "total": 0}
+
+    def on(job):
+        return torch.cuda.stream(job["stream"]) if cuda else contextlib.nullcontext()
+
+    def capped(batches):
+        return itertools.islice(batches, max(1, math.ceil(scale * len(batches))))
+
+    if train.COMPILE:
+        import torch._dynamo
+
+        torch._dynamo.reset()
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 4 * len(models))
+    for m, job in jobs.items():  # burn-in, not timed: one step of each model from a copy
+        with on(job):
+            train.train_epoch(copy.deepcopy(job["state"]), images, labels, runtime, progress=lambda b: itertools.islice(b, 1))
+    sync(runtime.device)
+    t0 = clock()
+    active = list(models)
+    while active:
+        for m in list(active):
+            job = jobs[m]
+            with on(job):
+                if job["run"] is None:
+                    job["run"] = train.EpochRun(job["state"], images, labels, runtime, progress=capped)
+                    job["total"] += job["run"].num_steps
+                if job["run"].step():
+                    job["steps"] += 1
+                    continue
+                job["state"], job["run"] = job["run"].finish(), None
+                if job["state"]["epoch"] == job["recipe"]["epochs"]:
+                    active.remove(m)
+    sync(runtime.device)
+    wall, cpu = (b - a for a, b in zip(t0, clock()))
+    steps, total = sum(j["steps"] for j in jobs.values()), sum(j["total"] for j in jobs.values())
+    images_done = sum(j["total"] * j["recipe"]["batch_size"] for j in jobs.values())  # of the full recipe (last batches rounded up)
+    flop = sum(train_flop_per_image(j["recipe"]) * j["total"] * j["recipe"]["batch_size"] for j in jobs.values())
+    seconds = wall * total / steps  # per-epoch fixed costs scaled up with the steps: an upper estimate when scale < 1
+    return {"models": list(models), "streams": len(models) if cuda else 0, "steps_run": steps, "steps": total,
+            "measured_s": wall, "measured_cpu_s": cpu, "seconds": seconds, "images_per_s": images_done / seconds,
+            "tflop_per_s": flop / seconds / 1e12}, {m: j["state"] for m, j in jobs.items()}
 
 
 def time_sampling(model: str, config: dict, state: dict, runtime, scale: float) -> dict:
@@ -729,6 +793,7 @@ def bench_recipe(args) -> dict:
         raise SystemExit("python -m fundiff.bench recipe: --scale must be in (0, 1]")
     runtime, config, info = start(args)
     train.CUDA_GRAPHS = not args.no_cuda_graphs
+    train.COMPILE = args.compile
     images, labels, what = load_train_split(config, args, runtime.device)
     extrapolated = args.scale < 1
     print(f"recipe of {args.config}: Part B training (every model, every epoch) and sampling jobs; data: {what}, in memory on {runtime.device.type}")
@@ -740,7 +805,9 @@ def bench_recipe(args) -> dict:
           "the classifier, test-set metrics, figures, Part A.", flush=True)
     if runtime.device.type == "cuda":
         print(f"training steps: {'replayed as one captured CUDA graph per model and epoch' if train.CUDA_GRAPHS else 'launched kernel by kernel (--no-cuda-graphs)'}")
-    results = {**info, "cuda_graphs": runtime.device.type == "cuda" and train.CUDA_GRAPHS, "config": str(args.config), "scale": args.scale, "extrapolated": extrapolated, "data": what, "models": {}}
+    if train.COMPILE:
+        print("UNet compiled with torch.compile (inductor), once per model and batch shape; the compilation runs in the untimed burn-in step")
+    results = {**info, "cuda_graphs": runtime.device.type == "cuda" and train.CUDA_GRAPHS, "compile": train.COMPILE, "config": str(args.config), "scale": args.scale, "extrapolated": extrapolated, "data": what, "models": {}}
     header = f"{'model':<28} {'epochs x steps':>15} {'train s':>10} {'img/s':>8} {'TFLOP/s':>8} | {'runs':>5} {'images':>7} {'sample s':>9} {'img/s':>8} {'TFLOP/s':>8}"
     rows = []
     chosen = recipes.models(config)
@@ -752,18 +819,36 @@ def bench_recipe(args) -> dict:
         chosen = [m for m in chosen if m in wanted]
         print(f"only the models {chosen} (--models): the totals below cover these, not the whole recipe")
     results["models_timed"] = chosen
+    together, final = None, {}
+    if args.concurrent:
+        print(f"training: the {len(chosen)} models' steps interleaved round robin"
+              + (f", each model on its own CUDA stream" if runtime.device.type == "cuda" else " (on a CPU: one step at a time, the same work in another order)"), flush=True)
+        together, final = train_concurrently(chosen, config, images, labels, runtime, args.scale)
+        results["concurrent"] = together
+        print(f"  all models' training together: {together['measured_s']:.1f} s for {together['steps_run']} of {together['steps']} steps"
+              + (f", {together['seconds']:.1f} s extrapolated to all of them" if extrapolated else ""), flush=True)
     for model in chosen:
-        t, state = time_training(model, config, images, labels, runtime, args.scale)
+        if together:
+            t, state = None, final[model]
+        else:
+            t, state = time_training(model, config, images, labels, runtime, args.scale)
         s = time_sampling(model, config, state, runtime, args.scale) if "/" in model else None
         results["models"][model] = {"train": t, "sampling": s}
-        row = f"{model:<28} {t['epochs']:>6} x {t['steps_per_epoch']:<6} {t['seconds']:>10.1f} {t['images_per_s']:>8.1f} {t['tflop_per_s']:>8.3f} | "
+        if t is None:
+            row = f"{model:<28} {'(together)':>15} {'-':>10} {'-':>8} {'-':>8} | "
+        else:
+            row = f"{model:<28} {t['epochs']:>6} x {t['steps_per_epoch']:<6} {t['seconds']:>10.1f} {t['images_per_s']:>8.1f} {t['tflop_per_s']:>8.3f} | "
         row += f"{s['runs']:>5} {s['images']:>7} {s['seconds']:>9.1f} {s['images_per_s']:>8.2f} {s['tflop_per_s']:>8.3f}" if s else f"{'-':>5} {'-':>7} {'-':>9} {'-':>8} {'-':>8}"
         rows.append(row)
-        print(f"  {model}: training {t['seconds']:.1f} s{' (extrapolated)' if extrapolated else ''}"
+        print(f"  {model}: " + (f"training {t['seconds']:.1f} s{' (extrapolated)' if extrapolated else ''}" if t else "trained together")
               + (f", sampling {s['seconds']:.1f} s" if s else ""), flush=True)
-    train_s = sum(m["train"]["seconds"] for m in results["models"].values())
+    if together:
+        train_s, measured = together["seconds"], together["measured_s"]
+        rows.append(f"{'all models together':<28} {'':>15} {train_s:>10.1f} {together['images_per_s']:>8.1f} {together['tflop_per_s']:>8.3f} |")
+    else:
+        train_s = sum(m["train"]["seconds"] for m in results["models"].values())
+        measured = sum(m["train"]["measured_s"] for m in results["models"].values())
     sample_s = sum(m["sampling"]["seconds"] for m in results["models"].values() if m["sampling"])
-    measured = sum(m["train"]["measured_s"] for m in results["models"].values())
     results.update(train_s=train_s, sampling_s=sample_s, total_s=train_s + sample_s)
     tag = "EXTRAPOLATED " if extrapolated else ""
     print(f"\n{tag}seconds per model ({runtime.describe()}):")
@@ -982,6 +1067,8 @@ def main(argv=None) -> dict:
     r.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     r.add_argument("--models", help="comma-separated subset of the config's models (default: all)")
     r.add_argument("--no-cuda-graphs", action="store_true", help="on CUDA, launch every training step's kernels one by one instead of replaying a captured graph")
+    r.add_argument("--concurrent", action="store_true", help="train all models at once, their steps interleaved, each on its own CUDA stream; one training time for all")
+    r.add_argument("--compile", action="store_true", help="torch.compile the UNet (inductor: BatchNorm, GELU and casts fused) for its training steps")
     r.add_argument("--json", help="also write the results here")
 
     th = sub.add_parser("threads", help="training steps at several torch thread counts, interleaved")

@@ -264,87 +264,119 @@ def train_epoch(
         labels: int64 [N] on the same device.
         progress: optional wrapper around the batch iterator (e.g. tqdm).
     """
-    recipe = state["recipe"]
-    if state["epoch"] >= recipe["epochs"]:
-        raise ValueError(f"{state['name']} already has {state['epoch']} of {recipe['epochs']} epochs")
-    torch.set_rng_state(state["torch_rng"])
-    generator = torch.Generator().manual_seed(0)
-    generator.set_state(state["generator"])
-    model = build_model(state, runtime)
-    graphed = CUDA_GRAPHS and runtime.device.type == "cuda"
-    # CUDA: Adam's fused kernel (one launch for every parameter), capturable for the CUDA graph;
-    # the CPU keeps the default (foreach). The saved groups carry these flags, so they are set there.
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"], fused=runtime.device.type == "cuda" or None, capturable=graphed)
-    if state["optimizer"] is not None:  # None: epoch 0, nothing to restore
-        saved = copy.deepcopy(state["optimizer"])  # Adam would update the caller's tensors in place
-        for group in saved["param_groups"]:
-            group.update(fused=True if runtime.device.type == "cuda" else None, capturable=graphed)
-        optimizer.load_state_dict(saved)
-    scheduler = make_lr_scheduler(optimizer, recipe)
-    if state["lr_scheduler"] is not None:
-        scheduler.load_state_dict(state["lr_scheduler"])
-    ema = make_ema(model, recipe)
-    if ema is not None:
-        ema.load_state_dict(state["ema"])
-    schedule = schedule_for(recipe)
-    if schedule is not None and runtime.device.type != "cpu":  # once, not a copy per step (and none inside a CUDA graph)
-        schedule = type(schedule)(*(v.to(runtime.device) for v in (schedule.betas, schedule.alphas, schedule.alphas_cumprod)))
+    run = EpochRun(state, images, labels, runtime, progress)
+    while run.step():
+        pass
+    return run.finish()
 
-    model.train()
-    n, batch = images.shape[0], recipe["batch_size"]
-    order = torch.randperm(n, generator=generator)[: epoch_images(recipe, n)].to(images.device)
-    warmup = recipe.get("warmup_steps") or 0
-    step = int(state["losses"].shape[0])  # optimiser steps taken before this epoch
-    base_lrs = [float(g["lr"]) for g in optimizer.param_groups]  # this epoch's scheduled rate
-    if graphed:  # a captured step reads the rate from device memory, so the warm-up can change it
-        for group in optimizer.param_groups:
-            group["lr"] = torch.tensor(group["lr"], dtype=torch.float32, device=runtime.device)
-    batches = range(0, order.shape[0], batch)
-    draws = epoch_draws(recipe, [min(batch, order.shape[0] - b) for b in batches], generator, schedule, images.device)
 
-    def body(x, y, d, cache=True):
-        with runtime.autocast(cache=cache):
-            loss = training_loss(model, x, y, recipe, schedule, draws=d)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
+class EpochRun:
+    """One epoch of training, a step at a time: train_epoch drives it to the end; bench recipe
+    --concurrent interleaves the steps of several models, each on its own CUDA stream."""
 
-    run_step = CudaGraphStep(body) if graphed else body
-    losses = []
-    for i, start in enumerate(progress(batches) if progress else batches):
-        if warmup:
-            for group, lr in zip(optimizer.param_groups, base_lrs):
-                set_lr(group, lr * min(1.0, (step + 1) / warmup))
-        step += 1
-        idx = order[start : start + batch]
-        x = images[idx]
-        if runtime.channels_last:
+    def __init__(self, state: dict, images: torch.Tensor, labels: torch.Tensor, runtime: Runtime, progress: Callable | None = None):
+        recipe = state["recipe"]
+        if state["epoch"] >= recipe["epochs"]:
+            raise ValueError(f"{state['name']} already has {state['epoch']} of {recipe['epochs']} epochs")
+        self.state, self.images, self.labels, self.runtime = state, images, labels, runtime
+        torch.set_rng_state(state["torch_rng"])
+        generator = self.generator = torch.Generator().manual_seed(0)
+        generator.set_state(state["generator"])
+        model = self.model = build_model(state, runtime)
+        graphed = CUDA_GRAPHS and runtime.device.type == "cuda"
+        # CUDA: Adam's fused kernel (one launch for every parameter), capturable for the CUDA graph;
+        # the CPU keeps the default (foreach). The saved groups carry these flags, so they are set there.
+        optimizer = self.optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"], fused=runtime.device.type == "cuda" or None, capturable=graphed)
+        if state["optimizer"] is not None:  # None: epoch 0, nothing to restore
+            saved = copy.deepcopy(state["optimizer"])  # Adam would update the caller's tensors in place
+            for group in saved["param_groups"]:
+                group.update(fused=True if runtime.device.type == "cuda" else None, capturable=graphed)
+            optimizer.load_state_dict(saved)
+        self.scheduler = make_lr_scheduler(optimizer, recipe)
+        if state["lr_scheduler"] is not None:
+            self.scheduler.load_state_dict(state["lr_scheduler"])
+        self.ema = make_ema(model, recipe)
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
+        schedule = schedule_for(recipe)
+        if schedule is not None and runtime.device.type != "cpu":  # once, not a copy per step (and none inside a CUDA graph)
+            schedule = type(schedule)(*(v.to(runtime.device) for v in (schedule.betas, schedule.alphas, schedule.alphas_cumprod)))
+
+        model.train()
+        n, batch = images.shape[0], recipe["batch_size"]
+        self.order = torch.randperm(n, generator=generator)[: epoch_images(recipe, n)].to(images.device)
+        self.warmup = recipe.get("warmup_steps") or 0
+        self.global_step = int(state["losses"].shape[0])  # optimiser steps taken before this epoch
+        self.base_lrs = [float(g["lr"]) for g in optimizer.param_groups]  # this epoch's scheduled rate
+        if graphed:  # a captured step reads the rate from device memory, so the warm-up can change it
+            for group in optimizer.param_groups:
+                group["lr"] = torch.tensor(group["lr"], dtype=torch.float32, device=runtime.device)
+        batches = range(0, self.order.shape[0], batch)
+        self.draws = epoch_draws(recipe, [min(batch, self.order.shape[0] - b) for b in batches], generator, schedule, images.device)
+        self.batch, self.num_steps = batch, len(batches)
+        self.batches = enumerate(progress(batches) if progress else batches)
+        # COMPILE: the forward (and, through AOTAutograd, the backward) as inductor kernels, BatchNorm,
+        # GELU and the bf16 casts fused; compiled on the first call of each batch shape
+        net = torch.compile(model, dynamic=False) if COMPILE else model
+
+        def body(x, y, d, cache=True):
+            with runtime.autocast(cache=cache):
+                loss = training_loss(net, x, y, recipe, schedule, draws=d)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            return loss.detach()
+
+        # a compiled step is traced with the autocast cache off from the start: a change of that
+        # setting at capture time would recompile inside the capture, which CUDA forbids
+        self.run_step = CudaGraphStep(body, eager_cache=not COMPILE) if graphed else body
+        self.losses: list[torch.Tensor] = []
+
+    def step(self) -> bool:
+        """One optimiser step on the next batch; False (and nothing done) once the epoch is over."""
+        try:
+            i, start = next(self.batches)
+        except StopIteration:
+            return False
+        if self.warmup:
+            for group, lr in zip(self.optimizer.param_groups, self.base_lrs):
+                set_lr(group, lr * min(1.0, (self.global_step + 1) / self.warmup))
+        self.global_step += 1
+        idx = self.order[start : start + self.batch]
+        x = self.images[idx]
+        if self.runtime.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        losses.append(run_step(x, labels[idx], draws[i]))
-        if ema is not None:
-            ema.update_parameters(model)
-    for group, lr in zip(optimizer.param_groups, base_lrs):
-        group["lr"] = lr  # the ExponentialLR chain continues from the scheduled rate, not the warm-up one
-    scheduler.step()
-    losses = torch.stack(losses).float().cpu()
-    log.info("%s epoch %d: mean loss %.5f, lr now %.3g", state["name"], state["epoch"] + 1, losses.mean().item(), scheduler.get_last_lr()[0])
-    all_losses = torch.cat([state["losses"], losses])
-    return {
-        **state,
-        "epoch": state["epoch"] + 1,
-        "model": _cpu(model.state_dict()),
-        "ema": None if ema is None else _cpu(ema.state_dict()),
-        "optimizer": optimizer.state_dict(),
-        "lr_scheduler": scheduler.state_dict(),
-        "generator": generator.get_state(),
-        "torch_rng": torch.get_rng_state(),
-        "losses": all_losses,
-        "epoch_ends": [*state["epoch_ends"], int(all_losses.shape[0])],
-    }
+        self.losses.append(self.run_step(x, self.labels[idx], self.draws[i]))
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return True
+
+    def finish(self) -> dict:
+        """The next checkpoint (weights, optimiser, scheduler and random states, losses)."""
+        state, optimizer, scheduler = self.state, self.optimizer, self.scheduler
+        for group, lr in zip(optimizer.param_groups, self.base_lrs):
+            group["lr"] = lr  # the ExponentialLR chain continues from the scheduled rate, not the warm-up one
+        scheduler.step()
+        losses = torch.stack(self.losses).float().cpu()
+        log.info("%s epoch %d: mean loss %.5f, lr now %.3g", state["name"], state["epoch"] + 1, losses.mean().item(), scheduler.get_last_lr()[0])
+        all_losses = torch.cat([state["losses"], losses])
+        return {
+            **state,
+            "epoch": state["epoch"] + 1,
+            "model": _cpu(self.model.state_dict()),
+            "ema": None if self.ema is None else _cpu(self.ema.state_dict()),
+            "optimizer": optimizer.state_dict(),
+            "lr_scheduler": scheduler.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "losses": all_losses,
+            "epoch_ends": [*state["epoch_ends"], int(all_losses.shape[0])],
+        }
 
 
 CUDA_GRAPHS = True  # on CUDA, replay each epoch's training step as a CUDA graph (bench recipe --no-cuda-graphs compares)
+COMPILE = False  # torch.compile the UNet inside train_epoch (bench recipe --compile); off in the pipeline, whose
+# per-epoch jobs would pay the compilation (tens of seconds) once per epoch
 
 
 def set_lr(group: dict, value: float) -> None:
@@ -361,8 +393,8 @@ class CudaGraphStep:
     side stream, as capture requires); every step, these included, is a real training step on
     its batch. A batch of another size (an epoch's last) runs eagerly."""
 
-    def __init__(self, body: Callable, eager: int = 2):
-        self.body, self.eager_left = body, eager
+    def __init__(self, body: Callable, eager: int = 2, eager_cache: bool = True):
+        self.body, self.eager_left, self.eager_cache = body, eager, eager_cache
         self.graph = self.static = self.loss = None
 
     def __call__(self, x: torch.Tensor, labels: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -381,7 +413,7 @@ class CudaGraphStep:
             if self.eager_left > 0:
                 self.eager_left -= 1
                 with torch.cuda.stream(side):
-                    loss = self.body(sx, sy, sd)
+                    loss = self.body(sx, sy, sd, cache=self.eager_cache)
                 torch.cuda.current_stream().wait_stream(side)
                 return loss
             torch.cuda.synchronize()
