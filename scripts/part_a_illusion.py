@@ -1,4 +1,4 @@
-"""Rule part_a_illusion: visual anagrams (1.8, upside down) and hybrid images (1.9)."""
+"""Rule part_a_illusion: visual anagrams (1.8, upside down or turned half round) and hybrid images (1.9)."""
 
 import torch
 
@@ -17,7 +17,8 @@ if kind == "anagram":
     pair = ctx.m["anagrams"][index]
     prompts = (pair["upright"], pair["flipped"])
     c1, c2 = ctx.condition(list(prompts)).split(1)
-    eps_fn = lambda x, t: samplers.anagram_call(ctx.model, x, t, c1, c2, ctx.uncond, gamma)  # noqa: E731
+    view = ctx.m.get("anagram_view", "flip")
+    eps_fn = lambda x, t: samplers.anagram_call(ctx.model, x, t, c1, c2, ctx.uncond, gamma, samplers.ANAGRAM_VIEWS[view])  # noqa: E731
 else:
     pair = ctx.m["hybrids"][index]
     prompts = (pair["low"], pair["high"])
@@ -26,16 +27,17 @@ else:
     eps_fn = lambda x, t: samplers.hybrid_call(ctx.model, x, t, c1, c2, ctx.uncond, gamma, k, s)  # noqa: E731
 out, _ = samplers.iterative_denoise(eps_fn, x, ctx.timesteps, 0, ctx.abar, generator=generator, threshold=ctx.threshold)
 ctx.log_calls(f"{kind} {prompts}", len(ctx.timesteps) - 1, 1)
-views = part_a.illusion_views(ctx.display(out), kind, ctx.hybrid_blur)
+view = ctx.m.get("anagram_view", "flip")
+views = part_a.illusion_views(ctx.display(out), kind, ctx.hybrid_blur, view)
 if kind == "anagram":
-    labels = [f"upright: {prompts[0]!r}", f"flipped: {prompts[1]!r}"]
+    labels = [f"upright: {prompts[0]!r}", f"{part_a.VIEW_NAMES[view]}: {prompts[1]!r}"]
 else:
     labels = ["hybrid", f"low-pass ({prompts[0]!r})", f"high-pass + 0.5 ({prompts[1]!r})", "seen from afar"]
-record = {"image": out, "views": views, "prompts": prompts, "kind": kind}
+record = {"image": out, "views": views, "prompts": prompts, "kind": kind, "view": view if kind == "anagram" else None}
 rows, row_labels = [views], []
 if ctx.m.get("upsample"):  # DeepFloyd: stage II with the same views, so the illusion survives at 256 px
     up = ctx.upsample_illusion(out, kind, (c1, c2), gamma, torch.Generator().manual_seed(train.stream_seed(p.seed, f"part_a/{kind}/{index}/stage2")))
-    big = part_a.illusion_views(ctx.display(up), kind, ctx.hybrid_blur_at(up.shape[-1]))
+    big = part_a.illusion_views(ctx.display(up), kind, ctx.hybrid_blur_at(up.shape[-1]), view)
     rows = [torch.nn.functional.interpolate(views, size=up.shape[-1], mode="nearest"), big]
     row_labels = ["stage I (64 px)", "stage II (256 px)"]
     record["upsampled"] = up

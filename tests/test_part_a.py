@@ -121,19 +121,28 @@ def test_cfg_one_batched_call_equals_separate_calls():
     assert torch.allclose(eps, e_u + 7.0 * (e_c - e_u), atol=1e-5)
 
 
-def test_anagram_combination_and_single_call():
+@pytest.mark.parametrize("view,dims", [("flip", [2]), ("rotate", [2, 3])])
+def test_anagram_combination_and_single_call(view, dims):
+    """eps = (eps~(x, p1) + v(eps~(v(x), p2))) / 2 for the course's flip and for the half turn,
+    each written out independently (rot90 twice for the half turn); one batched call."""
     model = _Recorder()
     x = torch.randn(1, 1, 6, 6)
     c1, c2, u = torch.eye(10)[3:4], torch.eye(10)[7:8], torch.zeros(1, 10)
-    eps, _ = samplers.anagram_call(model, x, 5, c1, c2, u, 2.0)
+    eps, _ = samplers.anagram_call(model, x, 5, c1, c2, u, 2.0, samplers.ANAGRAM_VIEWS[view])
     assert len(model.calls) == 1 and model.calls[0][0].shape[0] == 4
     ref = _Recorder()
 
     def g(xx, c):
         return ref(xx, 5, u)[0] + 2.0 * (ref(xx, 5, c)[0] - ref(xx, 5, u)[0])
 
-    want = (g(x, c1) + torch.flip(g(torch.flip(x, [2]), c2), [2])) / 2
+    v = (lambda t: torch.flip(t, [2])) if view == "flip" else (lambda t: torch.rot90(t, 2, dims=[2, 3]))
+    want = (g(x, c1) + v(g(v(x), c2))) / 2
     assert torch.allclose(eps, want, atol=1e-5)
+    # each view is its own inverse (the sampler's formula needs it), and the half turn is not the flip
+    assert torch.equal(samplers.ANAGRAM_VIEWS[view](samplers.ANAGRAM_VIEWS[view](x)), x)
+    assert torch.equal(samplers.ANAGRAM_VIEWS[view](x), torch.flip(x, dims))
+    views = part_a.illusion_views(x.sigmoid(), "anagram", (3, 1.0), view)
+    assert torch.equal(views[1:], v(x.sigmoid()))
 
 
 def test_hybrid_combination():
@@ -305,3 +314,20 @@ def test_load_png_converts_and_rejects(tmp_path):
         part_a.load_png(tmp_path / "missing.png")
     with pytest.raises(ValueError, match="inside the 28x28"):
         part_a.rect_mask([0, 30, 0, 28])
+
+
+def test_anagram_view_setting_in_the_schema():
+    """part_a.<model>.anagram_view: flip by default (the course), rotate accepted, anything else refused."""
+    from snakemake.utils import validate
+
+    schema = str(SMOKE.parent / "schema.yaml")
+    cfg = yaml.safe_load(SMOKE.read_text())
+    for section in ("mnist", "deepfloyd"):
+        cfg["part_a"][section].pop("anagram_view", None)
+    validate(cfg, schema)
+    assert cfg["part_a"]["mnist"]["anagram_view"] == cfg["part_a"]["deepfloyd"]["anagram_view"] == "flip"
+    cfg["part_a"]["mnist"]["anagram_view"] = "rotate"
+    validate(cfg, schema)
+    cfg["part_a"]["mnist"]["anagram_view"] = "mirror"
+    with pytest.raises(Exception, match="mirror"):
+        validate(cfg, schema)

@@ -340,7 +340,8 @@ def test_part_a_on_the_mnist_model(smoke_dir, tmp_path):
     m = cfg["part_a"]["mnist"]
     assert len(readings) == 2 * len(m["anagrams"]) + 3 * len(m["hybrids"])
     anagram = readings[readings.kind == "anagram"]
-    assert anagram.view.tolist()[:2] == ["upright", "flipped"] and anagram.intended.tolist()[:2] == [6, 9]
+    assert m["anagram_view"] == "rotate"  # smoke.yaml's MNIST section: the half turn
+    assert anagram.view.tolist()[:2] == ["upright", "rotated 180°"] and anagram.intended.tolist()[:2] == [6, 9]
     assert ((readings.p_predicted > 0) & (readings.p_predicted <= 1)).all()
     html = (work / "results/report/index.html").read_text()
     assert "What the evaluation classifier reads in the illusions" in html

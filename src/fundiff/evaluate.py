@@ -394,17 +394,18 @@ def illusion_readings(model: MnistClassifier, records: list[dict], runtime: Runt
     """The classifier's reading of each view of Part A's anagrams and hybrids on the MNIST model.
 
     `records` are the saved illusions ({"kind", "index", "views" [V, 1, 28, 28] in [0, 1],
-    "prompts"}); the views read are, for an anagram, upright (intended: prompt 1) and flipped
-    (prompt 2); for a hybrid, the image itself (no single intended digit), its low-pass
+    "prompts", "view"}); the views read are, for an anagram, upright (intended: prompt 1) and
+    flipped or rotated 180 degrees (prompt 2, the record's "view"); for a hybrid, the image itself (no single intended digit), its low-pass
     (prompt 1) and its high-pass + 0.5 (prompt 2). One row per view.
     """
+    from .part_a import VIEW_NAMES
     from .recipes import prompt_to_class
 
     rows = []
     for rec in records:
         p1, p2 = rec["prompts"]
         if rec["kind"] == "anagram":
-            views = [("upright", 0, p1), ("flipped", 1, p2)]
+            views = [("upright", 0, p1), (VIEW_NAMES[rec.get("view") or "flip"], 1, p2)]
         else:
             views = [("hybrid", 0, None), ("low-pass", 1, p1), ("high-pass", 2, p2)]
         probs = classify(model, rec["views"][[i for _, i, _ in views]], runtime)["probs"]

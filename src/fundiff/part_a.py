@@ -409,7 +409,8 @@ class DeepFloydContext(Context):
         c1, c2 = conds
         uncond = self.uncond
         if kind == "anagram":
-            eps_fn = lambda x, t: samplers.anagram_call(model, x, t, c1, c2, uncond, guidance)  # noqa: E731
+            view = samplers.ANAGRAM_VIEWS[self.m.get("anagram_view", "flip")]
+            eps_fn = lambda x, t: samplers.anagram_call(model, x, t, c1, c2, uncond, guidance, view)  # noqa: E731
         else:
             k, s = self.hybrid_blur_at(condition.shape[-1])
             eps_fn = lambda x, t: samplers.hybrid_call(model, x, t, c1, c2, uncond, guidance, k, s)  # noqa: E731
@@ -547,14 +548,18 @@ def load_mask(path: Path, size: int) -> torch.Tensor:
     return torch.from_numpy(hole.astype(np.float32)).reshape(1, 1, size, size)
 
 
-def illusion_views(image: torch.Tensor, kind: str, blur: tuple[int, float]) -> torch.Tensor:
-    """What a figure shows of an illusion ([1, C, H, W] in [0, 1]): an anagram upright and upside
-    down; a hybrid, its low-pass, its high-pass + 0.5, and the image shrunk to a quarter of its
-    width on white (what a distant viewer sees)."""
-    from .samplers import blur as lowpass, flip
+VIEW_NAMES = {"flip": "flipped", "rotate": "rotated 180°"}  # an anagram's second view, as figures and tables name it
+
+
+def illusion_views(image: torch.Tensor, kind: str, blur: tuple[int, float], view: str = "flip") -> torch.Tensor:
+    """What a figure shows of an illusion ([1, C, H, W] in [0, 1]): an anagram upright and in its
+    second view (`view`: upside down, or turned half round); a hybrid, its low-pass, its
+    high-pass + 0.5, and the image shrunk to a quarter of its width on white (what a distant
+    viewer sees)."""
+    from .samplers import ANAGRAM_VIEWS, blur as lowpass
 
     if kind == "anagram":
-        return torch.cat([image, flip(image)])
+        return torch.cat([image, ANAGRAM_VIEWS[view](image)])
     size = image.shape[-1]
     low = lowpass(image, *blur)
     small = torch.nn.functional.interpolate(image, size=size // 4, mode="area")

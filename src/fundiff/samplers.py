@@ -132,16 +132,25 @@ def flip(x: torch.Tensor) -> torch.Tensor:
     return torch.flip(x, dims=[2])
 
 
-def anagram_call(model: Model, x, t, cond1, cond2, uncond, guidance):
-    """eps = (eps~(x, p1) + flip(eps~(flip(x), p2))) / 2, eps~ with CFG; all four branches in one call."""
-    xs = torch.cat([x, flip(x), x, flip(x)])
+def rotate180(x: torch.Tensor) -> torch.Tensor:
+    """A half turn (upside down and mirrored: both spatial axes of NCHW reversed)."""
+    return torch.flip(x, dims=[2, 3])
+
+
+# the second view of a visual anagram, by config name; each is its own inverse, as anagram_call needs
+ANAGRAM_VIEWS = {"flip": flip, "rotate": rotate180}
+
+
+def anagram_call(model: Model, x, t, cond1, cond2, uncond, guidance, view=flip):
+    """eps = (eps~(x, p1) + view(eps~(view(x), p2))) / 2, eps~ with CFG, view an involution; all four branches in one call."""
+    xs = torch.cat([x, view(x), x, view(x)])
     conds = torch.cat([cond1, cond2, uncond, uncond])
     eps, var = model(xs, t, conds)
     e1c, e2c, e1u, e2u = eps.chunk(4)
     e1 = e1u + guidance * (e1c - e1u)
     e2 = e2u + guidance * (e2c - e2u)
-    v = None if var is None else (var.chunk(4)[0] + flip(var.chunk(4)[1])) / 2
-    return (e1 + flip(e2)) / 2, v
+    v = None if var is None else (var.chunk(4)[0] + view(var.chunk(4)[1])) / 2
+    return (e1 + view(e2)) / 2, v
 
 
 def gaussian_lowpass(x: torch.Tensor, kernel_size: int, sigma: float) -> torch.Tensor:
