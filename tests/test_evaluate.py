@@ -247,3 +247,21 @@ def test_image_quality_against_torchmetrics_and_the_psnr_formula(sigma):
     one = part_b.image_quality(pred[:1], clean[:1])["ssim"]
     assert np.mean([part_b.image_quality(pred[i:i + 1], clean[i:i + 1])["ssim"] for i in range(4)]) == pytest.approx(part_b.image_quality(pred[:4], clean[:4])["ssim"], rel=1e-5)  # a mean over images
     assert 0 < one < 1
+
+
+@pytest.mark.parametrize("epochs", [[10], [1, 5, 10, 15, 20]])
+def test_quality_vs_epoch_axis_has_whole_epochs(tmp_path, monkeypatch, epochs):
+    """The quality-against-epoch panels run from epoch 0 and tick the scored epochs, also for a
+    model scored at one epoch only (matplotlib's integer locator fell back to ticks like 9.45 ...
+    10.5 there)."""
+    from fundiff import figures
+
+    seen = []
+    monkeypatch.setattr(figures, "_save", lambda fig, path: seen.append(fig))
+    panel = {"ylabel": "accuracy", "series": {"samples": (epochs, [0.9] * len(epochs))}, "hlines": {"real": 0.99}}
+    figures.metric_panels([panel, panel], tmp_path / "q.png", "epoch", "title", integer_x=True)
+    for ax in seen[0].axes:
+        lo, hi = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert lo == 0 and hi > max(epochs)
+        assert [float(t) for t in ticks] == [float(e) for e in epochs]

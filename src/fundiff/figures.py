@@ -163,8 +163,14 @@ def metric_panels(panels: Sequence[dict], path: str | Path, xlabel: str, title: 
                 ax.axhline(y, ls="--", color="0.4", lw=1, label=name)
         if panel.get("ylim"):
             ax.set_ylim(*panel["ylim"])
-        if integer_x:
-            ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        if integer_x:  # epochs: the axis from 0 (the untrained model), ticked at the scored epochs
+            xs = sorted({int(v) for x, _ in panel["series"].values() for v in x})
+            last = xs[-1] if xs else 1
+            ax.set_xlim(0, last + max(0.5, 0.04 * last))
+            if 0 < len(xs) <= 10:
+                ax.set_xticks(xs)
+            else:
+                ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(panel["ylabel"])
         ax.grid(alpha=0.3)
