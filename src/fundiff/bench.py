@@ -821,7 +821,7 @@ def bench_recipe(args) -> dict:
     results["models_timed"] = chosen
     together, final = None, {}
     if args.concurrent:
-        print(f"training: the {len(chosen)} models' steps interleaved round robin"
+        print(f"training: {len(chosen)} model{'s' if len(chosen) != 1 else ''}, their steps interleaved round robin"
               + (f", each model on its own CUDA stream" if runtime.device.type == "cuda" else " (on a CPU: one step at a time, the same work in another order)"), flush=True)
         together, final = train_concurrently(chosen, config, images, labels, runtime, args.scale)
         results["concurrent"] = together
