@@ -13,7 +13,7 @@ generator = torch.Generator().manual_seed(stream_seed(p.seed, "part_b/noising"))
 rows = part_b.noising_rows(data.to_float(images), p.sigmas, generator)
 figures.image_table(
     rows, snakemake.output[0],
-    row_labels=[f"digit {i + 1}" for i in range(len(rows))],
+    row_labels=[f"test image {i + 1}" for i in range(len(rows))],
     col_labels=[f"σ = {s:g}" for s in p.sigmas],
 )
 finish()

@@ -13,7 +13,7 @@ clean = data.to_float(data.load_split(p.data_root, "test", limit=p.num_digits)[0
 # same stream as the noising grid: the noisy rows here are the ones shown there
 generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_b/noising"))
 rows = part_b.ood_rows(model, clean, p.sigmas, runtime, generator)
-labels = [f"{kind} {i + 1}" for i in range(len(clean)) for kind in ("noisy", "denoised")]
+labels = [f"test image {i + 1}\n{kind}" for i in range(len(clean)) for kind in ("noisy", "denoised")]
 figures.image_table(
     rows, snakemake.output[0], row_labels=labels, col_labels=[f"σ = {s:g}" for s in p.sigmas],
     title=f"trained at σ = {state['recipe']['sigma']:g}, epoch {state['epoch']}",

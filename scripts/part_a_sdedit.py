@@ -22,5 +22,5 @@ for i_start in p.pa["sdedit_i_starts"]:
     results.append(out)
 ctx.log_calls(f"SDEdit of {name}", sum(len(ctx.timesteps) - 1 - i for i in p.pa["sdedit_i_starts"]), len(results))
 labels = [f"i_start={i}\n(t={ctx.timesteps[i]})" for i in p.pa["sdedit_i_starts"]] + ["original"]
-figures.image_table([ctx.display(torch.cat(results + [x0]))], snakemake.output.png, col_labels=labels, title=f"{name}, prompt {prompt!r}, CFG γ={p.pa['cfg_scale']:g}")
+figures.image_table([ctx.display(torch.cat(results + [x0]))], snakemake.output.png, col_labels=labels, title=f"{name}, " + (f"prompt {prompt!r}, CFG γ={p.pa['cfg_scale']:g}" if prompt else "empty prompt (in effect unconditional: both CFG branches see it)"))
 finish()

@@ -23,9 +23,9 @@ def vs_epoch(model, table, guidance, path):
     label = "samples" if guidance is None else f"samples, γ = {guidance:g}"
     if guidance is None:
         left = {"ylabel": "entropy of the predicted digit (bits)", "series": {label: (epochs, shown.class_entropy_bits.tolist())},
-                "hlines": {f"uniform over 10 digits ({evaluate.MAX_ENTROPY_BITS:.2f})": evaluate.MAX_ENTROPY_BITS}, "ylim": (0, 3.5)}
+                "hlines": {f"uniform over 10 digits ({evaluate.MAX_ENTROPY_BITS:.2f})": evaluate.MAX_ENTROPY_BITS, f"{REAL} ({ref.class_entropy_bits:.2f})": ref.class_entropy_bits}, "ylim": (0, 3.5)}
     else:
-        left = {"ylabel": "classifier accuracy (intended digit)", "series": {label: (epochs, shown.accuracy.tolist())}, "hlines": {REAL: ref.accuracy}, "ylim": (0, 1.02)}
+        left = {"ylabel": "classifier accuracy (intended digit)", "series": {label: (epochs, shown.accuracy.tolist())}, "hlines": {REAL: ref.accuracy}, "ylim": (0, 1.08)}
     right = {"ylabel": "Frechet distance to the test split", "series": {label: (epochs, shown.frechet_distance.tolist())}, "hlines": {REAL: ref.frechet_distance}}
     n = int(table.num_samples.iloc[0])
     figures.metric_panels([left, right], path, "epoch", f"{model}: {n} samples per epoch, scored by the MNIST classifier", integer_x=True)
@@ -45,12 +45,12 @@ def tradeoff(model, table, epoch, path):
     final = table[table.epoch == epoch].sort_values("guidance")
     gammas = final.guidance.tolist()
     panels = [
-        {"ylabel": "classifier accuracy (intended digit)", "series": {"samples": (gammas, final.accuracy.tolist())}, "hlines": {REAL: ref.accuracy}, "ylim": (0, 1.02)},
+        {"ylabel": "classifier accuracy (intended digit)", "series": {"samples": (gammas, final.accuracy.tolist())}, "hlines": {REAL: ref.accuracy}, "ylim": (0, 1.08)},
         {"ylabel": "within-class diversity (feature L2)", "series": {"samples": (gammas, final.diversity.tolist())}, "hlines": {REAL: ref.diversity}},
         {"ylabel": "Frechet distance to the test split", "series": {"samples": (gammas, final.frechet_distance.tolist())}, "hlines": {REAL: ref.frechet_distance}},
     ]
     n = int(final.num_samples.iloc[0])
-    figures.metric_panels(panels, path, "CFG scale γ", f"{model}, epoch {epoch}: guidance trade-off ({n} samples per γ)")
+    figures.metric_panels(panels, path, "CFG scale γ", f"{model}, epoch {epoch}: guidance trade-off ({n} samples per γ)", xticks=gammas)
 
 
 for model, q in snakemake.params.models.items():

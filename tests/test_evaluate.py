@@ -213,13 +213,18 @@ def test_evaluation_config_schema(tmp_path):
 
 def test_denoiser_test_metrics_score_the_training_sigma_on_every_image(mnist):
     """part_b.test_metrics with other_limit: the training sigma on all images, the others on the
-    first N; the MSE of the identity 'denoiser' is sigma^2 (the noise), row counts are stated."""
+    first N; row counts are stated; every row's PSNR is 10 log10(1 / its MSE) (all three metrics
+    of one clipped image); the identity 'denoiser' scores exactly what the noisy input scores, an
+    MSE under sigma^2 (clipping to [0, 1] can only bring a pixel closer to the clean one)."""
     images = mnist["test"][0][:600]
     table = part_b.test_metrics(torch.nn.Identity(), images, [0.2, 0.5, 1.0], device.resolve("cpu", "fp32"), torch.Generator().manual_seed(0), full_sigma=0.5, other_limit=100)
     counts = dict(zip(table.sigma, table.num_images))
     assert counts == {0.2: 100, 0.5: 600, 1.0: 100}
-    noisy = table[table.image == "noisy input"].set_index("sigma").mse
-    assert noisy.to_dict() == pytest.approx({0.2: 0.04, 0.5: 0.25, 1.0: 1.0}, rel=0.05)
+    noisy = table[table.image == "noisy input"].set_index("sigma")
+    denoised = table[table.image == "denoised"].set_index("sigma")
+    assert noisy[["mse", "psnr_db", "ssim"]].equals(denoised[["mse", "psnr_db", "ssim"]])
+    assert all(s**2 / 4 < noisy.mse[s] < s**2 for s in (0.2, 0.5, 1.0))  # about half the pixels are background, where clipping halves the error
+    assert table.psnr_db.to_numpy() == pytest.approx(10 * np.log10(1 / table.mse.to_numpy()), abs=1e-4)
     full = part_b.test_metrics(torch.nn.Identity(), images, [0.2, 0.5], device.resolve("cpu", "fp32"), torch.Generator().manual_seed(0))
     assert set(full.num_images) == {600}
 
@@ -265,3 +270,15 @@ def test_quality_vs_epoch_axis_has_whole_epochs(tmp_path, monkeypatch, epochs):
         ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
         assert lo == 0 and hi > max(epochs)
         assert [float(t) for t in ticks] == [float(e) for e in epochs]
+
+
+def test_reference_row_is_class_balanced(classifier, mnist):
+    """The real-digit reference plays a class-conditioned sample set: num_samples / 10 test digits
+    of every digit, from one half of a seeded split of the test set (the other half is the
+    Frechet reference), so that its per-digit accuracies rest on equal counts."""
+    model, _ = classifier
+    tx, ty = mnist["test"]
+    row = evaluate.reference_row(model, tx[:2000], ty[:2000], 100, seed=7, runtime=RUNTIME)
+    assert row["num_samples"] == 100 and row["fd_reference_images"] == 1000
+    assert [row[f"frac_{k}"] for k in range(10)] == pytest.approx([0.1] * 10, abs=0.03)  # predicted digits of 10 real ones each
+    assert row["accuracy"] >= 0.95 and all(row[f"acc_{k}"] >= 0.7 for k in range(10))

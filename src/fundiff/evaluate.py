@@ -378,13 +378,16 @@ def reference_row(model: MnistClassifier, images: torch.Tensor, labels: torch.Te
     """The same metrics for real test digits, the ceiling the samples are compared with.
 
     The test images are split in two halves by a seeded permutation; `num_samples` digits of the
-    first half (at most half the split) play the samples, with their true labels as the intended
-    ones, and the second half is the Frechet reference.
+    first half play the samples, num_samples / 10 of every digit (as the class-conditioned sample
+    sets have; fewer where the half holds fewer), with their true labels as the intended ones,
+    and the second half is the Frechet reference.
     """
     images = _as_images(images)
     perm = torch.randperm(images.shape[0], generator=torch.Generator().manual_seed(seed))
     half = images.shape[0] // 2
-    pick, rest = perm[: min(num_samples, half)], perm[half:]
+    first, rest = perm[:half], perm[half:]
+    per_digit = max(1, num_samples // 10)
+    pick = torch.cat([first[labels[first] == k][:per_digit] for k in range(10)])
     row = sample_metrics(model, images[pick], labels[pick], image_stats(model, images[rest], runtime), runtime)
     row.update(model="MNIST test digits", edition="real", epoch=float("nan"), guidance=float("nan"))
     return row

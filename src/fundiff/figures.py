@@ -150,9 +150,10 @@ def line_plot(x, ys: dict[str, Sequence[float]], path: str | Path, xlabel: str, 
     _save(fig, path)
 
 
-def metric_panels(panels: Sequence[dict], path: str | Path, xlabel: str, title: str, integer_x: bool = False) -> None:
+def metric_panels(panels: Sequence[dict], path: str | Path, xlabel: str, title: str, integer_x: bool = False, xticks: Sequence[float] | None = None) -> None:
     """Side-by-side line plots sharing an x axis. Each panel: {"ylabel": str, "series": {name: (x, y)},
-    optional "hlines": {name: y} (dashed reference levels), "ylim": (lo, hi)}. `integer_x`: whole-number x ticks (epochs)."""
+    optional "hlines": {name: y} (dashed reference levels), "ylim": (lo, hi)}. `integer_x`: the
+    axis from 0, ticked at the x values (epochs); `xticks`: ticks at these values (swept settings)."""
     plt = pyplot()
     fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.3), squeeze=False)
     for ax, panel in zip(axes[0], panels):
@@ -171,6 +172,8 @@ def metric_panels(panels: Sequence[dict], path: str | Path, xlabel: str, title: 
                 ax.set_xticks(xs)
             else:
                 ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        if xticks is not None:
+            ax.set_xticks(list(xticks), [f"{v:g}" for v in xticks])
         ax.set_xlabel(xlabel)
         ax.set_ylabel(panel["ylabel"])
         ax.grid(alpha=0.3)

@@ -48,7 +48,9 @@ def ood_rows(model, digits: torch.Tensor, sigmas: list[float], runtime: Runtime,
 
 def test_metrics(model, images: torch.Tensor, sigmas: list[float], runtime: Runtime, generator: torch.Generator, full_sigma: float | None = None, other_limit: int | None = None):
     """MSE, PSNR and SSIM of the denoiser's output against the clean test images, per sigma,
-    beside the same numbers for the noisy input (what doing nothing scores).
+    beside the same numbers for the noisy input (what doing nothing scores). Both are clipped to
+    [0, 1], as the figures show them, and all three metrics of a row are of that same image (so
+    PSNR = 10 log10(1 / MSE) on every row).
 
     With `other_limit`, sigmas other than `full_sigma` score only the first `other_limit` images;
     each row states its image count."""
@@ -60,16 +62,8 @@ def test_metrics(model, images: torch.Tensor, sigmas: list[float], runtime: Runt
         z = add_noise(clean, sigma, generator)
         out = denoise(model, z, runtime)
         for name, pred in (("noisy input", z), ("denoised", out)):
-            pred = pred.clamp(0, 1) if name == "denoised" else pred
-            rows.append(
-                {
-                    "sigma": sigma,
-                    "image": name,
-                    "num_images": clean.shape[0],
-                    "mse": F.mse_loss(pred, clean).item(),
-                    **image_quality(pred.clamp(0, 1), clean),
-                }
-            )
+            pred = pred.clamp(0, 1)
+            rows.append({"sigma": sigma, "image": name, "num_images": clean.shape[0], "mse": F.mse_loss(pred, clean).item(), **image_quality(pred, clean)})
     return pd.DataFrame(rows)
 
 
