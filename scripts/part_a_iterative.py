@@ -28,7 +28,8 @@ figures.image_table(
     snakemake.output.png,
     row_labels=["progression", "comparison"],
     col_labels=labels,
-    title=f"row 2: clean, iterative, one-step, blur (k={k}, σ={s:.2f}); start i_start={i_start} (t={t})",
+    cell_labels=[None, ["clean", "iterative", "one-step", f"blur (k={k}, σ={s:.2f})"]],
+    title=f"iterative denoising from i_start={i_start} (t={t})",
 )
 records = [{"estimate": n, **part_a.image_metrics(ctx.display(img), ctx.display(x0))} for n, img in (("noisy", x_t), ("iterative", final), ("one-step", one), ("gaussian blur", blurred))]
 with atomic_path(snakemake.output.csv) as tmp:

@@ -44,8 +44,10 @@ def image_table(
     col_labels: Sequence[str] = (),
     title: str = "",
     cell: float = 0.9,
+    cell_labels: Sequence[Sequence[str] | None] = (),
 ) -> None:
-    """A table of images: rows[i] is [K, 1 or 3, H, W] in [0, 1] (clipped), one row per entry."""
+    """A table of images: rows[i] is [K, 1 or 3, H, W] in [0, 1] (clipped), one row per entry;
+    col_labels title the first row's cells, cell_labels[i] (if given) label row i's cells below them."""
     plt = pyplot()
     n_rows, n_cols = len(rows), max(r.shape[0] for r in rows)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(cell * n_cols + (1.2 if row_labels else 0), cell * n_rows + (0.4 if title else 0)), squeeze=False)
@@ -54,8 +56,10 @@ def image_table(
             ax = axes[i][j]
             ax.set_xticks([])
             ax.set_yticks([])
-            for spine in ax.spines.values():
-                spine.set_visible(False)
+            for spine in ax.spines.values():  # a thin frame on every image: a white mask or hole stays visible on the page
+                spine.set_visible(j < row.shape[0])
+                spine.set_color("0.75")
+                spine.set_linewidth(0.6)
             if j < row.shape[0]:
                 img = row[j].detach().float().clamp(0, 1).cpu()
                 if img.shape[0] == 3:  # colour (DeepFloyd), height x width x channel for matplotlib
@@ -64,6 +68,8 @@ def image_table(
                     ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
             if i == 0 and j < len(col_labels):
                 ax.set_title(textwrap.fill(col_labels[j], width=max(12, int(cell * 18))), fontsize=8)
+            if i < len(cell_labels) and cell_labels[i] and j < len(cell_labels[i]):
+                ax.set_xlabel(cell_labels[i][j], fontsize=8)
             if j == 0 and i < len(row_labels):
                 ax.set_ylabel(row_labels[i], fontsize=8, rotation=0, ha="right", va="center")
     fig.tight_layout(pad=0.2)
