@@ -13,11 +13,11 @@ kind, index = snakemake.wildcards.kind, int(snakemake.wildcards.index)
 gamma = p.pa["cfg_scale"]
 generator = torch.Generator().manual_seed(train.stream_seed(p.seed, f"part_a/{kind}/{index}"))
 x = ctx.noise(1, generator)
+view = ctx.m["anagram_view"]  # the schema fills in "flip"
 if kind == "anagram":
     pair = ctx.m["anagrams"][index]
     prompts = (pair["upright"], pair["flipped"])
     c1, c2 = ctx.condition(list(prompts)).split(1)
-    view = ctx.m.get("anagram_view", "flip")
     eps_fn = lambda x, t: samplers.anagram_call(ctx.model, x, t, c1, c2, ctx.uncond, gamma, samplers.ANAGRAM_VIEWS[view])  # noqa: E731
 else:
     pair = ctx.m["hybrids"][index]
@@ -27,7 +27,6 @@ else:
     eps_fn = lambda x, t: samplers.hybrid_call(ctx.model, x, t, c1, c2, ctx.uncond, gamma, k, s)  # noqa: E731
 out, _ = samplers.iterative_denoise(eps_fn, x, ctx.timesteps, 0, ctx.abar, generator=generator, threshold=ctx.threshold)
 ctx.log_calls(f"{kind} {prompts}", len(ctx.timesteps) - 1, 1)
-view = ctx.m.get("anagram_view", "flip")
 views = part_a.illusion_views(ctx.display(out), kind, ctx.hybrid_blur, view)
 if kind == "anagram":
     labels = [f"upright: {prompts[0]!r}", f"{part_a.VIEW_NAMES[view]}: {prompts[1]!r}"]

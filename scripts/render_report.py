@@ -178,7 +178,7 @@ part_a = {
     "text_edits": [(e, asset(ra / "text_edit" / f"{i:02d}.png")) for i, e in enumerate(pam["text_edits"])],
     "inpaint": [(e, asset(ra / "inpaint" / f"{i:02d}.png")) for i, e in enumerate(pam["inpaint"])],
     "anagrams": [(e, asset(ra / "anagram" / f"{i:02d}.png")) for i, e in enumerate(pam["anagrams"])],
-    "anagram_view": pam.get("anagram_view", "flip"),
+    "anagram_view": pam["anagram_view"],  # the schema fills in "flip"
     "hybrids": [(e, asset(ra / "hybrid" / f"{i:02d}.png")) for i, e in enumerate(pam["hybrids"])],
     "weights": weights_used(snakemake.input.deepfloyd),
     "readings": csv_table(ra / "illusion_readings.csv") if "results/part_a/illusion_readings.csv" in snakemake.input.figures else None,

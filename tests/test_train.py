@@ -363,6 +363,26 @@ def test_lr_decays_across_resumed_epochs(tmp_path):
 # ---------------------------------------------------------------- CUDA graphs (run where there is a GPU)
 
 
+def _two_epochs_each_way(rt, kind: str, monkeypatch, flag: str):
+    """Two epochs of a small recipe (warm-up on, a smaller last batch) with train.<flag> True, then
+    False, from the same start: (recipe, images, labels, {flag value: (state, dynamo's stats)})."""
+    import torch._dynamo
+
+    r = small_recipe(OBJECTIVES[kind], hidden=8, warmup_steps=4, lr=3e-3)
+    images, labels = synthetic(200)
+    images, labels = images.to(rt.device), labels.to(rt.device)
+    runs = {}
+    for value in (True, False):
+        monkeypatch.setattr(train, flag, value)
+        torch._dynamo.reset()
+        torch._dynamo.utils.counters.clear()
+        state = train.init_checkpoint(r, kind, seed=3)
+        for _ in range(2):
+            state = train.train_epoch(state, images, labels, rt)
+        runs[value] = (state, dict(torch._dynamo.utils.counters["stats"]))
+    return r, images, labels, runs
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the captured step exists on CUDA only)")
 @pytest.mark.parametrize("kind", ["ddpm_class", "flow_class_ema", "denoise"])
 def test_cuda_graph_step_matches_eager(kind, monkeypatch):
@@ -370,16 +390,8 @@ def test_cuda_graph_step_matches_eager(kind, monkeypatch):
     (fp32, warm-up on, an EMA where the recipe has one, a smaller last batch): same losses at
     every step and same weights, to float rounding."""
     rt = device.resolve("cuda", "fp32")
-    r = small_recipe(OBJECTIVES[kind], hidden=8, warmup_steps=4, lr=3e-3)
-    images, labels = synthetic(200)
-    images, labels = images.to(rt.device), labels.to(rt.device)
-    runs = {}
-    for graphs in (True, False):
-        monkeypatch.setattr(train, "CUDA_GRAPHS", graphs)
-        state = train.init_checkpoint(r, kind, seed=3)
-        for _ in range(2):
-            state = train.train_epoch(state, images, labels, rt)
-        runs[graphs] = state
+    r, images, labels, runs = _two_epochs_each_way(rt, kind, monkeypatch, "CUDA_GRAPHS")
+    runs = {key: state for key, (state, _) in runs.items()}
     g, e = runs[True], runs[False]
     assert g["losses"].shape == e["losses"].shape == (2 * 7,)
     torch.testing.assert_close(g["losses"], e["losses"], rtol=1e-4, atol=1e-5)
@@ -403,30 +415,12 @@ def test_cuda_graph_step_matches_eager(kind, monkeypatch):
 # ---------------------------------------------------------------- torch.compile (bench recipe --compile)
 
 
-def _compiled_and_eager(rt, kind: str, monkeypatch, epochs: int = 2) -> dict:
-    import torch._dynamo
-
-    r = small_recipe(OBJECTIVES[kind], hidden=8, warmup_steps=4, lr=3e-3)
-    images, labels = synthetic(200)
-    images, labels = images.to(rt.device), labels.to(rt.device)
-    runs = {}
-    for compiled in (True, False):
-        monkeypatch.setattr(train, "COMPILE", compiled)
-        torch._dynamo.reset()
-        torch._dynamo.utils.counters.clear()
-        state = train.init_checkpoint(r, kind, seed=3)
-        for _ in range(epochs):
-            state = train.train_epoch(state, images, labels, rt)
-        runs[compiled] = (state, dict(torch._dynamo.utils.counters["stats"]))
-    return runs
-
-
 def test_compiled_training_matches_eager(monkeypatch):
     """train.COMPILE (bench recipe --compile): two epochs of a class-conditioned DDPM with the UNet
     compiled by inductor give the losses of two eager epochs (fp32, to float rounding), and the
     UNet is compiled once per batch shape (full batches and the smaller last one), not per epoch."""
     rt = device.resolve("cpu", "fp32")
-    runs = _compiled_and_eager(rt, "ddpm_class", monkeypatch)
+    *_, runs = _two_epochs_each_way(rt, "ddpm_class", monkeypatch, "COMPILE")
     (c, stats), (e, _) = runs[True], runs[False]
     assert c["losses"].shape == e["losses"].shape == (2 * 7,)
     torch.testing.assert_close(c["losses"], e["losses"], rtol=1e-4, atol=1e-5)
@@ -439,6 +433,6 @@ def test_compiled_cuda_graph_step_matches_eager(monkeypatch):
     GPU) gives the eager losses: nothing recompiles during the capture."""
     rt = device.resolve("cuda", "bf16")
     monkeypatch.setattr(train, "CUDA_GRAPHS", True)
-    runs = _compiled_and_eager(rt, "flow_class_ema", monkeypatch)
+    *_, runs = _two_epochs_each_way(rt, "flow_class_ema", monkeypatch, "COMPILE")
     (c, _), (e, _) = runs[True], runs[False]
     torch.testing.assert_close(c["losses"], e["losses"], rtol=5e-2, atol=5e-3)

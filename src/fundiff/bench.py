@@ -671,15 +671,22 @@ def load_train_split(config: dict, args, device) -> tuple[torch.Tensor, torch.Te
     return data.to_float(images, device), labels.to(device), what
 
 
+def fresh_compile_cache(n_models: int) -> None:
+    """With train.COMPILE, an empty compile cache with room for n_models UNets at two batch shapes
+    each: past dynamo's recompile limit (8) a model would silently run eager."""
+    if train.COMPILE:
+        import torch._dynamo
+
+        torch._dynamo.reset()
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 4 * n_models)
+
+
 def time_training(model: str, config: dict, images, labels, runtime, scale: float) -> tuple[dict, dict]:
     """Every epoch of `model` through train.train_epoch, each running ceil(scale x its steps);
     returns (figures, the final state)."""
     r = make_recipe(config, model)
     state = train.init_checkpoint(r, model, config["seed"])
-    if train.COMPILE:  # each model starts from an empty compile cache: seven models x two batch shapes would pass
-        import torch._dynamo  # dynamo's recompile limit (8) and silently fall back to eager
-
-        torch._dynamo.reset()
+    fresh_compile_cache(1)
     # burn-in, not timed: one step from a copy (first-call costs: allocator, kernel set-up)
     train.train_epoch(copy.deepcopy(state), images, labels, runtime, progress=limited(lambda _: 1, runtime.device, []))
     epochs = []
@@ -721,11 +728,7 @@ def train_concurrently(models: list[str], config: dict, images, labels, runtime,
     def capped(batches):
         return itertools.islice(batches, max(1, math.ceil(scale * len(batches))))
 
-    if train.COMPILE:
-        import torch._dynamo
-
-        torch._dynamo.reset()
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 4 * len(models))
+    fresh_compile_cache(len(models))
     for m, job in jobs.items():  # burn-in, not timed: one step of each model from a copy
         with on(job):
             train.train_epoch(copy.deepcopy(job["state"]), images, labels, runtime, progress=lambda b: itertools.islice(b, 1))
