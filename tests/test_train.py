@@ -363,9 +363,10 @@ def test_lr_decays_across_resumed_epochs(tmp_path):
 # ---------------------------------------------------------------- CUDA graphs (run where there is a GPU)
 
 
-def _two_epochs_each_way(rt, kind: str, monkeypatch, flag: str):
-    """Two epochs of a small recipe (warm-up on, a smaller last batch) with train.<flag> True, then
-    False, from the same start: (recipe, images, labels, {flag value: (state, dynamo's stats)})."""
+def _two_epochs_each_way(rt, kind: str, flag: str, **fixed):
+    """Two epochs of a small recipe (warm-up on, a smaller last batch) with train_epoch's keyword
+    argument <flag> True, then False, from the same start, the keyword arguments `fixed` passed
+    alike to both: (recipe, images, labels, {flag value: (state, dynamo's stats)})."""
     import torch._dynamo
 
     r = small_recipe(OBJECTIVES[kind], hidden=8, warmup_steps=4, lr=3e-3)
@@ -373,24 +374,23 @@ def _two_epochs_each_way(rt, kind: str, monkeypatch, flag: str):
     images, labels = images.to(rt.device), labels.to(rt.device)
     runs = {}
     for value in (True, False):
-        monkeypatch.setattr(train, flag, value)
         torch._dynamo.reset()
         torch._dynamo.utils.counters.clear()
         state = train.init_checkpoint(r, kind, seed=3)
         for _ in range(2):
-            state = train.train_epoch(state, images, labels, rt)
+            state = train.train_epoch(state, images, labels, rt, **fixed, **{flag: value})
         runs[value] = (state, dict(torch._dynamo.utils.counters["stats"]))
     return r, images, labels, runs
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (the captured step exists on CUDA only)")
 @pytest.mark.parametrize("kind", ["ddpm_class", "flow_class_ema", "denoise"])
-def test_cuda_graph_step_matches_eager(kind, monkeypatch):
+def test_cuda_graph_step_matches_eager(kind):
     """Two epochs with the step replayed as a CUDA graph equal two eager epochs on the same GPU
     (fp32, warm-up on, an EMA where the recipe has one, a smaller last batch): same losses at
     every step and same weights, to float rounding."""
     rt = device.resolve("cuda", "fp32")
-    r, images, labels, runs = _two_epochs_each_way(rt, kind, monkeypatch, "CUDA_GRAPHS")
+    r, images, labels, runs = _two_epochs_each_way(rt, kind, "cuda_graphs")
     runs = {key: state for key, (state, _) in runs.items()}
     g, e = runs[True], runs[False]
     assert g["losses"].shape == e["losses"].shape == (2 * 7,)
@@ -412,15 +412,28 @@ def test_cuda_graph_step_matches_eager(kind, monkeypatch):
     assert g["optimizer"]["param_groups"][0]["lr"] == pytest.approx(e["optimizer"]["param_groups"][0]["lr"])
 
 
-# ---------------------------------------------------------------- torch.compile (bench recipe --compile)
+# ---------------------------------------------------------------- torch.compile (python -m bench recipe --compile)
 
 
-def test_compiled_training_matches_eager(monkeypatch):
-    """train.COMPILE (bench recipe --compile): two epochs of a class-conditioned DDPM with the UNet
-    compiled by inductor give the losses of two eager epochs (fp32, to float rounding), and the
-    UNet is compiled once per batch shape (full batches and the smaller last one), not per epoch."""
+def test_training_options_default_to_the_pipeline_behaviour():
+    """train_epoch and EpochRun take the CUDA-graph and compile choices as keyword arguments
+    (no module state): by default the step is graphed on CUDA and the UNet runs eagerly."""
+    import inspect
+
+    for fn in (train.train_epoch, train.EpochRun):
+        params = inspect.signature(fn).parameters
+        assert params["cuda_graphs"].default is True and params["compile_unet"].default is False
+        assert params["cuda_graphs"].kind is params["compile_unet"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert not hasattr(train, "CUDA_GRAPHS") and not hasattr(train, "COMPILE")
+
+
+def test_compiled_training_matches_eager():
+    """train_epoch(compile_unet=True) (python -m bench recipe --compile): two epochs of a
+    class-conditioned DDPM with the UNet compiled by inductor give the losses of two eager epochs
+    (fp32, to float rounding), and the UNet is compiled once per batch shape (full batches and the
+    smaller last one), not per epoch."""
     rt = device.resolve("cpu", "fp32")
-    *_, runs = _two_epochs_each_way(rt, "ddpm_class", monkeypatch, "COMPILE")
+    *_, runs = _two_epochs_each_way(rt, "ddpm_class", "compile_unet")
     (c, stats), (e, _) = runs[True], runs[False]
     assert c["losses"].shape == e["losses"].shape == (2 * 7,)
     torch.testing.assert_close(c["losses"], e["losses"], rtol=1e-4, atol=1e-5)
@@ -428,11 +441,10 @@ def test_compiled_training_matches_eager(monkeypatch):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (compile inside the captured step)")
-def test_compiled_cuda_graph_step_matches_eager(monkeypatch):
-    """The compiled UNet inside the captured CUDA graph step (what bench recipe --compile runs on a
-    GPU) gives the eager losses: nothing recompiles during the capture."""
+def test_compiled_cuda_graph_step_matches_eager():
+    """The compiled UNet inside the captured CUDA graph step (what python -m bench recipe --compile
+    runs on a GPU) gives the eager losses: nothing recompiles during the capture."""
     rt = device.resolve("cuda", "bf16")
-    monkeypatch.setattr(train, "CUDA_GRAPHS", True)
-    *_, runs = _two_epochs_each_way(rt, "flow_class_ema", monkeypatch, "COMPILE")
+    *_, runs = _two_epochs_each_way(rt, "flow_class_ema", "compile_unet", cuda_graphs=True)
     (c, _), (e, _) = runs[True], runs[False]
     torch.testing.assert_close(c["losses"], e["losses"], rtol=5e-2, atol=5e-3)

@@ -672,27 +672,30 @@ def load_train_split(config: dict, args, device) -> tuple[torch.Tensor, torch.Te
 
 
 def fresh_compile_cache(n_models: int) -> None:
-    """With train.COMPILE, an empty compile cache with room for n_models UNets at two batch shapes
-    each: past dynamo's recompile limit (8) a model would silently run eager."""
-    if train.COMPILE:
-        import torch._dynamo
+    """For compiled training (--compile), an empty compile cache with room for n_models UNets at
+    two batch shapes each: past dynamo's recompile limit (8) a model would silently run eager."""
+    import torch._dynamo
 
-        torch._dynamo.reset()
-        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 4 * n_models)
+    torch._dynamo.reset()
+    torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 4 * n_models)
 
 
-def time_training(model: str, config: dict, images, labels, runtime, scale: float) -> tuple[dict, dict]:
-    """Every epoch of `model` through train.train_epoch, each running ceil(scale x its steps);
-    returns (figures, the final state)."""
+def time_training(model: str, config: dict, images, labels, runtime, scale: float, *,
+                  cuda_graphs: bool = True, compile_unet: bool = False) -> tuple[dict, dict]:
+    """Every epoch of `model` through train.train_epoch, each running ceil(scale x its steps), with
+    train_epoch's cuda_graphs and compile_unet; returns (figures, the final state)."""
+    options = {"cuda_graphs": cuda_graphs, "compile_unet": compile_unet}
     r = make_recipe(config, model)
     state = train.init_checkpoint(r, model, config["seed"])
-    fresh_compile_cache(1)
+    if compile_unet:
+        fresh_compile_cache(1)
     # burn-in, not timed: one step from a copy (first-call costs: allocator, kernel set-up)
-    train.train_epoch(copy.deepcopy(state), images, labels, runtime, progress=limited(lambda _: 1, runtime.device, []))
+    train.train_epoch(copy.deepcopy(state), images, labels, runtime, progress=limited(lambda _: 1, runtime.device, []), **options)
     epochs = []
     for _ in range(r["epochs"]):
         record = []
-        state, (wall, _) = timed(runtime.device, train.train_epoch, state, images, labels, runtime, progress=limited(fraction(scale), runtime.device, record))
+        state, (wall, _) = timed(runtime.device, train.train_epoch, state, images, labels, runtime,
+                                 progress=limited(fraction(scale), runtime.device, record), **options)
         rec = record[0]
         epoch_images = rec["stop"] if rec["stop"] is not None else rec["total"] * r["batch_size"]
         run_images = min(rec["done"] * r["batch_size"], epoch_images)
@@ -709,12 +712,14 @@ def time_training(model: str, config: dict, images, labels, runtime, scale: floa
             "measured_s": sum(e["steps_s"] + e["overhead_s"] for e in epochs), "per_epoch": epochs}, state
 
 
-def train_concurrently(models: list[str], config: dict, images, labels, runtime, scale: float) -> tuple[dict, dict]:
+def train_concurrently(models: list[str], config: dict, images, labels, runtime, scale: float, *,
+                       cuda_graphs: bool = True, compile_unet: bool = False) -> tuple[dict, dict]:
     """Every epoch of every model in `models`, their training steps interleaved round robin (one
     step of each in turn), each model on its own CUDA stream, so that the GPU runs the small
     UNets' kernels side by side; on a CPU the same order runs one step at a time. Each model's own
-    steps happen in the same order as in time_training, so its results are the same.
-    Returns (figures, {model: its final state})."""
+    steps happen in the same order as in time_training, so its results are the same. cuda_graphs
+    and compile_unet as in train.train_epoch. Returns (figures, {model: its final state})."""
+    options = {"cuda_graphs": cuda_graphs, "compile_unet": compile_unet}
     cuda = runtime.device.type == "cuda"
     jobs = {}
     for m in models:
@@ -728,10 +733,11 @@ def train_concurrently(models: list[str], config: dict, images, labels, runtime,
     def capped(batches):
         return itertools.islice(batches, max(1, math.ceil(scale * len(batches))))
 
-    fresh_compile_cache(len(models))
+    if compile_unet:
+        fresh_compile_cache(len(models))
     for m, job in jobs.items():  # burn-in, not timed: one step of each model from a copy
         with on(job):
-            train.train_epoch(copy.deepcopy(job["state"]), images, labels, runtime, progress=lambda b: itertools.islice(b, 1))
+            train.train_epoch(copy.deepcopy(job["state"]), images, labels, runtime, progress=lambda b: itertools.islice(b, 1), **options)
     sync(runtime.device)
     t0 = clock()
     active = list(models)
@@ -740,7 +746,7 @@ def train_concurrently(models: list[str], config: dict, images, labels, runtime,
             job = jobs[m]
             with on(job):
                 if job["run"] is None:
-                    job["run"] = train.EpochRun(job["state"], images, labels, runtime, progress=capped)
+                    job["run"] = train.EpochRun(job["state"], images, labels, runtime, progress=capped, **options)
                     job["total"] += job["run"].num_steps
                 if job["run"].step():
                     job["steps"] += 1
@@ -795,8 +801,8 @@ def bench_recipe(args) -> dict:
     if not 0 < args.scale <= 1:
         raise SystemExit("python -m fundiff.bench recipe: --scale must be in (0, 1]")
     runtime, config, info = start(args)
-    train.CUDA_GRAPHS = not args.no_cuda_graphs
-    train.COMPILE = args.compile
+    # the training choices, passed to every train_epoch / EpochRun call below
+    options = {"cuda_graphs": not args.no_cuda_graphs, "compile_unet": args.compile}
     images, labels, what = load_train_split(config, args, runtime.device)
     extrapolated = args.scale < 1
     print(f"recipe of {args.config}: Part B training (every model, every epoch) and sampling jobs; data: {what}, in memory on {runtime.device.type}")
@@ -807,10 +813,10 @@ def bench_recipe(args) -> dict:
           "sampling one forward per image and step, twice with CFG. Not timed: per-job process start, data loading, checkpoint I/O, "
           "the classifier, test-set metrics, figures, Part A.", flush=True)
     if runtime.device.type == "cuda":
-        print(f"training steps: {'replayed as one captured CUDA graph per model and epoch' if train.CUDA_GRAPHS else 'launched kernel by kernel (--no-cuda-graphs)'}")
-    if train.COMPILE:
+        print(f"training steps: {'replayed as one captured CUDA graph per model and epoch' if options['cuda_graphs'] else 'launched kernel by kernel (--no-cuda-graphs)'}")
+    if options["compile_unet"]:
         print("UNet compiled with torch.compile (inductor), once per model and batch shape; the compilation runs in the untimed burn-in step")
-    results = {**info, "cuda_graphs": runtime.device.type == "cuda" and train.CUDA_GRAPHS, "compile": train.COMPILE, "config": str(args.config), "scale": args.scale, "extrapolated": extrapolated, "data": what, "models": {}}
+    results = {**info, "cuda_graphs": runtime.device.type == "cuda" and options["cuda_graphs"], "compile": options["compile_unet"], "config": str(args.config), "scale": args.scale, "extrapolated": extrapolated, "data": what, "models": {}}
     header = f"{'model':<28} {'epochs x steps':>15} {'train s':>10} {'img/s':>8} {'TFLOP/s':>8} | {'runs':>5} {'images':>7} {'sample s':>9} {'img/s':>8} {'TFLOP/s':>8}"
     rows = []
     chosen = recipes.models(config)
@@ -826,7 +832,7 @@ def bench_recipe(args) -> dict:
     if args.concurrent:
         print(f"training: {len(chosen)} model{'s' if len(chosen) != 1 else ''}, their steps interleaved round robin"
               + (f", each model on its own CUDA stream" if runtime.device.type == "cuda" else " (on a CPU: one step at a time, the same work in another order)"), flush=True)
-        together, final = train_concurrently(chosen, config, images, labels, runtime, args.scale)
+        together, final = train_concurrently(chosen, config, images, labels, runtime, args.scale, **options)
         results["concurrent"] = together
         print(f"  all models' training together: {together['measured_s']:.1f} s for {together['steps_run']} of {together['steps']} steps"
               + (f", {together['seconds']:.1f} s extrapolated to all of them" if extrapolated else ""), flush=True)
@@ -834,7 +840,7 @@ def bench_recipe(args) -> dict:
         if together:
             t, state = None, final[model]
         else:
-            t, state = time_training(model, config, images, labels, runtime, args.scale)
+            t, state = time_training(model, config, images, labels, runtime, args.scale, **options)
         s = time_sampling(model, config, state, runtime, args.scale) if "/" in model else None
         results["models"][model] = {"train": t, "sampling": s}
         if t is None:

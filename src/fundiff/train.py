@@ -256,6 +256,9 @@ def train_epoch(
     labels: torch.Tensor,
     runtime: Runtime,
     progress: Callable | None = None,
+    *,
+    cuda_graphs: bool = True,
+    compile_unet: bool = False,
 ) -> dict:
     """Run one epoch from `state` (a loaded checkpoint) and return the next checkpoint.
 
@@ -263,18 +266,24 @@ def train_epoch(
         images: float [N, 1, 28, 28] in [0, 1], already on the runtime's device.
         labels: int64 [N] on the same device.
         progress: optional wrapper around the batch iterator (e.g. tqdm).
+        cuda_graphs: on CUDA, replay the training step as a captured CUDA graph (see
+            CudaGraphStep); False launches its kernels one by one. No effect on a CPU.
+        compile_unet: run the UNet through torch.compile (inductor). Off in the pipeline, whose
+            per-epoch jobs would pay the compilation (tens of seconds) once per epoch.
     """
-    run = EpochRun(state, images, labels, runtime, progress)
+    run = EpochRun(state, images, labels, runtime, progress, cuda_graphs=cuda_graphs, compile_unet=compile_unet)
     while run.step():
         pass
     return run.finish()
 
 
 class EpochRun:
-    """One epoch of training, a step at a time: train_epoch drives it to the end; bench recipe
-    --concurrent interleaves the steps of several models, each on its own CUDA stream."""
+    """One epoch of training, a step at a time: train_epoch drives it to the end; the recipe
+    benchmark's --concurrent mode interleaves the steps of several models, each on its own CUDA
+    stream. cuda_graphs and compile_unet as in train_epoch."""
 
-    def __init__(self, state: dict, images: torch.Tensor, labels: torch.Tensor, runtime: Runtime, progress: Callable | None = None):
+    def __init__(self, state: dict, images: torch.Tensor, labels: torch.Tensor, runtime: Runtime, progress: Callable | None = None,
+                 *, cuda_graphs: bool = True, compile_unet: bool = False):
         recipe = state["recipe"]
         if state["epoch"] >= recipe["epochs"]:
             raise ValueError(f"{state['name']} already has {state['epoch']} of {recipe['epochs']} epochs")
@@ -283,7 +292,7 @@ class EpochRun:
         generator = self.generator = torch.Generator().manual_seed(0)
         generator.set_state(state["generator"])
         model = self.model = build_model(state, runtime)
-        graphed = CUDA_GRAPHS and runtime.device.type == "cuda"
+        graphed = cuda_graphs and runtime.device.type == "cuda"
         # CUDA: Adam's fused kernel (one launch for every parameter), capturable for the CUDA graph;
         # the CPU keeps the default (foreach). The saved groups carry these flags, so they are set there.
         optimizer = self.optimizer = torch.optim.Adam(model.parameters(), lr=recipe["lr"], fused=runtime.device.type == "cuda" or None, capturable=graphed)
@@ -315,9 +324,9 @@ class EpochRun:
         self.draws = epoch_draws(recipe, [min(batch, self.order.shape[0] - b) for b in batches], generator, schedule, images.device)
         self.batch, self.num_steps = batch, len(batches)
         self.batches = enumerate(progress(batches) if progress else batches)
-        # COMPILE: the forward (and, through AOTAutograd, the backward) as inductor kernels, BatchNorm,
+        # compile_unet: the forward (and, through AOTAutograd, the backward) as inductor kernels, BatchNorm,
         # GELU and the bf16 casts fused; compiled on the first call of each batch shape
-        net = torch.compile(model, dynamic=False) if COMPILE else model
+        net = torch.compile(model, dynamic=False) if compile_unet else model
 
         def body(x, y, d, cache=True):
             with runtime.autocast(cache=cache):
@@ -329,7 +338,7 @@ class EpochRun:
 
         # a compiled step is traced with the autocast cache off from the start: a change of that
         # setting at capture time would recompile inside the capture, which CUDA forbids
-        self.run_step = CudaGraphStep(body, eager_cache=not COMPILE) if graphed else body
+        self.run_step = CudaGraphStep(body, eager_cache=not compile_unet) if graphed else body
         self.losses: list[torch.Tensor] = []
 
     def step(self) -> bool:
@@ -372,11 +381,6 @@ class EpochRun:
             "losses": all_losses,
             "epoch_ends": [*state["epoch_ends"], int(all_losses.shape[0])],
         }
-
-
-CUDA_GRAPHS = True  # on CUDA, replay each epoch's training step as a CUDA graph (bench recipe --no-cuda-graphs compares)
-COMPILE = False  # torch.compile the UNet inside train_epoch (bench recipe --compile); off in the pipeline, whose
-# per-epoch jobs would pay the compilation (tens of seconds) once per epoch
 
 
 def set_lr(group: dict, value: float) -> None:
