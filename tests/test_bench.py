@@ -1,4 +1,5 @@
-"""The benchmarks run end to end at tiny settings and report what they promise; thread capping."""
+"""The benchmarks (python -m bench, the top-level bench/ folder) run end to end at tiny settings
+and report what they promise; thread capping."""
 
 import json
 import logging
@@ -13,7 +14,9 @@ import pytest
 import torch
 import yaml
 
-from fundiff import bench, device, recipes, scriptutil
+from bench import cli, common, dag, recipe, sampling
+from bench import train as train_bench
+from fundiff import device, recipes, scriptutil
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config" / "config.yaml"
@@ -23,7 +26,7 @@ def test_bench_train_tiny(tmp_path, capsys):
     out_json = tmp_path / "bench.json"
     argv = ["train", "--hidden", "8", "--batch", "32", "--steps", "2", "--warmup", "1", "--synthetic",
             "--loss-steps", "3", "--config", str(CONFIG), "--json", str(out_json)]
-    results = bench.main(argv)  # exits 0 even when a bar fails (no --strict)
+    results = cli.main(argv)  # exits 0 even when a bar fails (no --strict)
     printed = capsys.readouterr().out
 
     for mode in ("project", "reference", "plain_bf16"):
@@ -54,39 +57,39 @@ def _info(path, gpu=None):
 
 def test_train_bars_by_cpu_path():
     good_loss = {"rel_diff": 0.01}
-    bars, skipped = bench.train_bars(_info("AMX"), ratio_median=5.2, plain_median=1.1, lc=good_loss)
+    bars, skipped = train_bench.train_bars(_info("AMX"), ratio_median=5.2, plain_median=1.1, lc=good_loss)
     assert [b["pass"] for b in bars] == [True, True, True] and not skipped
-    bars, _ = bench.train_bars(_info("AMX"), ratio_median=4.9, plain_median=1.1, lc={"rel_diff": 0.03})
+    bars, _ = train_bench.train_bars(_info("AMX"), ratio_median=4.9, plain_median=1.1, lc={"rel_diff": 0.03})
     assert [b["pass"] for b in bars] == [True, False, False]
-    bars, _ = bench.train_bars(_info("AMX"), ratio_median=6, plain_median=1.1, lc=None)  # loss check not run: the bar is not met
+    bars, _ = train_bench.train_bars(_info("AMX"), ratio_median=6, plain_median=1.1, lc=None)  # loss check not run: the bar is not met
     assert [b["pass"] for b in bars] == [True, True, False]
     for path, gpu in (("AVX512-bf16", None), ("neither", None), ("AMX", "H100")):
-        bars, skipped = bench.train_bars(_info(path, gpu), ratio_median=1.0, plain_median=0.9, lc=good_loss)
+        bars, skipped = train_bench.train_bars(_info(path, gpu), ratio_median=1.0, plain_median=0.9, lc=good_loss)
         assert len(bars) == 1 and not bars[0]["pass"] and len(skipped) == 1 and "AMX CPUs only" in skipped[0]
 
 
 def test_train_strict_exit_status(monkeypatch):
     for ok, code in ((True, None), (False, 1)):
-        monkeypatch.setattr(bench, "bench_train", lambda args, ok=ok: {"bar_pass": ok})
+        monkeypatch.setattr(train_bench, "bench_train", lambda args, ok=ok: {"bar_pass": ok})
         argv = ["train", "--synthetic", "--strict"]
         if code is None:
-            assert bench.main(argv) == {"bar_pass": True}
+            assert cli.main(argv) == {"bar_pass": True}
         else:
             with pytest.raises(SystemExit) as err:
-                bench.main(argv)
+                cli.main(argv)
             assert err.value.code == code
-        bench.main(["train", "--synthetic"])  # without --strict: returns, whatever the verdict
+        cli.main(["train", "--synthetic"])  # without --strict: returns, whatever the verdict
 
 
 def test_cpu_path():
-    assert bench.cpu_path({"avx2", "avx512_bf16", "amx_bf16", "amx_tile"}) == "AMX"
-    assert bench.cpu_path({"avx2", "avx512f", "avx512_bf16"}) == "AVX512-bf16"
-    assert bench.cpu_path({"avx2", "fma"}) == "neither"
+    assert common.cpu_path({"avx2", "avx512_bf16", "amx_bf16", "amx_tile"}) == "AMX"
+    assert common.cpu_path({"avx2", "avx512f", "avx512_bf16"}) == "AVX512-bf16"
+    assert common.cpu_path({"avx2", "fma"}) == "neither"
 
 
 def test_bench_sampling_tiny(tmp_path, capsys):
     out_json = tmp_path / "sampling.json"
-    results = bench.main(["sampling", "--samples", "4", "--steps", "6", "--hidden", "4", "--warmup", "1",
+    results = cli.main(["sampling", "--samples", "4", "--steps", "6", "--hidden", "4", "--warmup", "1",
                           "--config", str(CONFIG), "--json", str(out_json)])
     printed = capsys.readouterr().out
     assert set(results["samplers"]) == {"ddpm", "flow"}
@@ -111,14 +114,14 @@ def test_sampling_agreement_catches_a_wrong_step():
     from fundiff import ddpm, part_b, train
 
     config = yaml.safe_load(CONFIG.read_text())
-    state = bench.sampling_state(config, "ddpm/class_cond", 4, 20, 0)
-    out = part_b.sample_checkpoint(state, bench.resolve("cpu", "auto"), 4, 0, guidance=5.0)
+    state = sampling.sampling_state(config, "ddpm/class_cond", 4, 20, 0)
+    out = part_b.sample_checkpoint(state, device.resolve("cpu", "auto"), 4, 0, guidance=5.0)
     model = train.build_model(state).eval()
     cond = torch.nn.functional.one_hot(part_b.sample_labels(4), 10).float()
     right = train.schedule_for(state["recipe"])
     for schedule, seed, agree in ((right, 0, True), (right, 1, False), (ddpm.make_schedule(20, 1e-4, 0.03), 0, False)):
-        *_, x = bench.course_ddpm(model, schedule, cond, 5.0, torch.Generator().manual_seed(seed), "cpu")
-        assert bench.agreement(out["samples"], x, "fp32")["agree"] == agree
+        *_, x = sampling.course_ddpm(model, schedule, cond, 5.0, torch.Generator().manual_seed(seed), "cpu")
+        assert sampling.agreement(out["samples"], x, "fp32")["agree"] == agree
     assert torch.is_grad_enabled()  # the course loop's no_grad does not leak out of the generator
 
 
@@ -142,7 +145,7 @@ def test_bench_recipe_tiny(tmp_path, capsys):
     path = tiny_config(tmp_path)
     config = yaml.safe_load(path.read_text())
     out_json = tmp_path / "recipe.json"
-    results = bench.main(["recipe", "--device", "cpu", "--scale", "0.5", "--config", str(path), "--synthetic", "--json", str(out_json)])
+    results = cli.main(["recipe", "--device", "cpu", "--scale", "0.5", "--config", str(path), "--synthetic", "--json", str(out_json)])
     printed = capsys.readouterr().out
     assert "EXTRAPOLATED" in printed and results["extrapolated"] and results["scale"] == 0.5
     assert list(results["models"]) == recipes.models(config) and len(results["models"]) == 7
@@ -158,7 +161,7 @@ def test_bench_recipe_tiny(tmp_path, capsys):
         if "/" not in model:
             assert s is None
             continue
-        jobs = bench.sampling_jobs(config, model)
+        jobs = recipe.sampling_jobs(config, model)
         assert s["runs"] == len(jobs) and s["images"] == sum(j["samples"] for j in jobs)
         assert s["seconds"] > 0 and s["images_per_s"] > 0 and s["tflop_per_s"] > 0
         assert set(s["by_job"]) == {"gif", "eval"} | ({"step_comparison"} if model.endswith("/class_cond") else set())
@@ -168,15 +171,15 @@ def test_bench_recipe_tiny(tmp_path, capsys):
 
 def test_bench_recipe_models_subset(tmp_path, capsys):
     path = tiny_config(tmp_path)
-    results = bench.main(["recipe", "--device", "cpu", "--scale", "0.25", "--config", str(path), "--synthetic", "--models", "flow/time_cond"])
+    results = cli.main(["recipe", "--device", "cpu", "--scale", "0.25", "--config", str(path), "--synthetic", "--models", "flow/time_cond"])
     assert list(results["models"]) == ["flow/time_cond"] and "not the whole recipe" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="not among the config's models"):
-        bench.main(["recipe", "--device", "cpu", "--config", str(path), "--synthetic", "--models", "ddpm/nope"])
+        cli.main(["recipe", "--device", "cpu", "--config", str(path), "--synthetic", "--models", "ddpm/nope"])
 
 
 def test_sampling_jobs_of_the_course_config():
     config = yaml.safe_load(CONFIG.read_text())
-    jobs = bench.sampling_jobs(config, "ddpm/class_cond")
+    jobs = recipe.sampling_jobs(config, "ddpm/class_cond")
     kinds = [j["job"] for j in jobs]
     # settings: epochs 1, 5, 10, 15, 20 at gamma 5 and the sweep's 6 at epoch 20 (5 shared): 10, each
     # 1000 evaluation samples in batches of 500 (the grid is their first 40); one animation; the step
@@ -184,14 +187,14 @@ def test_sampling_jobs_of_the_course_config():
     assert (kinds.count("grid"), kinds.count("gif"), kinds.count("step_comparison"), kinds.count("eval")) == (0, 1, 4, 20)
     assert sorted(j["steps"] for j in jobs if j["job"] == "step_comparison") == [5, 10, 50, 300]
     assert all(j["samples"] == 500 for j in jobs if j["job"] == "eval")
-    time_jobs = bench.sampling_jobs(config, "ddpm/time_cond")
+    time_jobs = recipe.sampling_jobs(config, "ddpm/time_cond")
     assert all(j["guidance"] is None for j in time_jobs) and "step_comparison" not in {j["job"] for j in time_jobs}
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
 def test_recipe_cuda_without_gpu_exits_with_a_message(capsys):
     with pytest.raises(SystemExit) as err:
-        bench.main(["recipe", "--device", "cuda", "--scale", "0.01"])
+        cli.main(["recipe", "--device", "cuda", "--scale", "0.01"])
     assert err.value.code == 2
     message = capsys.readouterr().err
     assert "no CUDA GPU" in message and "--device cpu" in message and "Traceback" not in message
@@ -282,20 +285,20 @@ def test_dag_summary_of_benchmark_files(tmp_path, capsys):
     _benchmark(b / "part_a/anagram/00.tsv", 12.0, 11.0)
     _benchmark(b / "part_a/hybrid/00.tsv", 10.0, 9.0)
     (b / "empty.tsv").write_text("")  # a job killed before its benchmark was written: skipped
-    rows = bench.read_benchmarks(tmp_path)
+    rows = dag.read_benchmarks(tmp_path)
     assert len(rows) == 5 and sum(r["wall_s"] for r in rows) == pytest.approx(32.5)
-    summary = bench.summarize_dag(rows, span_s=20.0, cores=2)
+    summary = dag.summarize_dag(rows, span_s=20.0, cores=2)
     assert summary["busy"] == pytest.approx(32.5 / 40)
     assert summary["per_kind"]["part_b/<model>/train_epoch"] == {"jobs": 2, "wall_s": 8.0}
     assert summary["per_kind"]["part_a/illusion"] == {"jobs": 2, "wall_s": 22.0}
     assert summary["per_kind"]["part_b/<model>/sample"] == {"jobs": 1, "wall_s": 2.5}
     assert [r["job"] for r in summary["slowest"]][:2] == ["part_a/anagram/00", "part_a/hybrid/00"]
-    out = bench.main(["dag", "--summarize", str(tmp_path), "--json", str(tmp_path / "dag.json")])
+    out = cli.main(["dag", "--summarize", str(tmp_path), "--json", str(tmp_path / "dag.json")])
     text = capsys.readouterr().out
     assert out["bar_pass"] is None and "5 jobs with benchmarks: jobs' wall times add up to 32.5 s" in text and "cpu: " in text
     assert json.loads((tmp_path / "dag.json").read_text())["sum_wall_s"] == pytest.approx(32.5)
     with pytest.raises(SystemExit, match="no benchmarks/ folder"):
-        bench.main(["dag", "--summarize", str(tmp_path / "nothing")])
+        cli.main(["dag", "--summarize", str(tmp_path / "nothing")])
 
 
 def test_dag_runs_a_workflow_from_nothing_and_judges_the_bar(tmp_path, capsys):
@@ -309,15 +312,15 @@ def test_dag_runs_a_workflow_from_nothing_and_judges_the_bar(tmp_path, capsys):
     config = tmp_path / "c.yaml"
     config.write_text("x: 1\n")
     run = tmp_path / "run"
-    out = bench.main(["dag", "--snakefile", str(snakefile), "--config", str(config), "--cores", "1", "--directory", str(run), "--bar", "600"])
+    out = cli.main(["dag", "--snakefile", str(snakefile), "--config", str(config), "--cores", "1", "--directory", str(run), "--bar", "600"])
     assert out["jobs"] == 2 and out["bar_pass"] is True and 1.0 <= out["span_s"] < 600 and (run / "b.txt").exists()
     assert out["sum_wall_s"] >= 1.0 and 0 < out["busy"] <= 1.05
     assert "bar: span <= 600 s: PASS" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exc:
-        bench.main(["dag", "--snakefile", str(snakefile), "--config", str(config), "--cores", "1", "--bar", "0.01", "--strict"])
+        cli.main(["dag", "--snakefile", str(snakefile), "--config", str(config), "--cores", "1", "--bar", "0.01", "--strict"])
     assert exc.value.code == 1
     with pytest.raises(SystemExit, match="not empty"):
-        bench.main(["dag", "--snakefile", str(snakefile), "--config", str(config), "--directory", str(run)])
+        cli.main(["dag", "--snakefile", str(snakefile), "--config", str(config), "--directory", str(run)])
 
 
 def test_bench_recipe_concurrent_trains_each_model_as_alone(tmp_path, capsys):
@@ -328,17 +331,17 @@ def test_bench_recipe_concurrent_trains_each_model_as_alone(tmp_path, capsys):
     config = yaml.safe_load(path.read_text())
     models = ["single_step", "ddpm/class_cond", "flow/class_cond"]
     rt = device.resolve("cpu", "auto")
-    images, labels, _ = bench.load_train_split(config, SimpleNamespace(data_root=None, synthetic=True), rt.device)
-    together, final = bench.train_concurrently(models, config, images, labels, rt, scale=1.0)
+    images, labels, _ = recipe.load_train_split(config, SimpleNamespace(data_root=None, synthetic=True), rt.device)
+    together, final = recipe.train_concurrently(models, config, images, labels, rt, scale=1.0)
     assert together["steps_run"] == together["steps"] == sum(4 * recipes.model_settings(config, m)["epochs"] for m in models)
     assert together["seconds"] == pytest.approx(together["measured_s"]) and together["tflop_per_s"] > 0
     for m in models:
-        _, alone = bench.time_training(m, config, images, labels, rt, 1.0)
+        _, alone = recipe.time_training(m, config, images, labels, rt, 1.0)
         assert final[m]["epoch"] == alone["epoch"] == recipes.model_settings(config, m)["epochs"]
         assert torch.equal(final[m]["losses"], alone["losses"]), m
         for k, v in alone["model"].items():
             assert torch.equal(final[m]["model"][k], v), (m, k)
-    results = bench.main(["recipe", "--device", "cpu", "--scale", "0.5", "--config", str(path), "--synthetic",
+    results = cli.main(["recipe", "--device", "cpu", "--scale", "0.5", "--config", str(path), "--synthetic",
                           "--models", ",".join(models), "--concurrent"])
     printed = capsys.readouterr().out
     assert "all models' training together" in printed and "EXTRAPOLATED" in printed
