@@ -17,6 +17,8 @@ Part B models and where they live (`results/part_b/<model id>/...`):
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import re
 
@@ -140,6 +142,26 @@ def check(config: dict) -> None:
         )
     if (pb["ddpm"].get("sample_steps") or 0) > pb["ddpm"]["num_steps"]:
         raise ConfigError(f"part_b.ddpm.sample_steps ({pb['ddpm']['sample_steps']}) exceeds part_b.ddpm.num_steps = {pb['ddpm']['num_steps']}; use at most T, or null for all T.")
+
+
+def check_data_root(root: str, workdir: str | Path = ".") -> None:
+    """data.root must be a folder that exists or can be made, and be writable: raise ConfigError
+    naming the obstacle (a regular file at or above it, a folder without write permission)."""
+    path = Path(workdir) / root
+    for part in [path, *path.parents]:
+        if part.exists() or part.is_symlink():
+            break
+    where = f"data.root = {root!r}"
+    if not part.exists():  # a dangling symlink
+        raise ConfigError(f"{where}: {part} is a broken symbolic link. Remove it, or set data.root to a folder that exists or can be made.")
+    if not part.is_dir():
+        what = "is" if part == path else f"lies under {part}, which is"
+        raise ConfigError(f"{where} {what} a regular file, not a folder: MNIST cannot be stored there. Set data.root to a folder "
+                          f"(e.g. --config data='{{root: data/mnist}}'), or move the file away.")
+    if part == path and (path / "mnist_manifest.json").is_file():
+        return  # downloaded already: read only
+    if not os.access(part, os.W_OK | os.X_OK):
+        raise ConfigError(f"{where}: the folder {part} is not writable by this user. Choose a folder you can write to, or fix its permissions.")
 
 
 def fmt_gamma(gamma: float) -> str:
