@@ -179,13 +179,18 @@ def sample_files(config: dict, model: str) -> list[str]:
     return [f"{base}/epoch_{e:03d}/samples_cfg{fmt_gamma(g)}.png" for e, g in sorted(pairs)]
 
 
+def final_files(model: str) -> list[str]:
+    """A model's reusable final weights (safetensors) and the JSON of its architecture (rule export_model)."""
+    return [f"results/part_b/{model}/final.safetensors", f"results/part_b/{model}/final.json"]
+
+
 def part_b_targets(config: dict) -> list[str]:
     """Every file a full Part B run must produce."""
     pb = config["part_b"]
     root = "results/part_b"
     out = [f"{root}/single_step/noising_grid.png", f"{root}/single_step/test_mse.png"]
     for model in models(config):
-        out += [f"{root}/{model}/loss_curve.png", f"{root}/{model}/losses.csv"]
+        out += [f"{root}/{model}/loss_curve.png", f"{root}/{model}/losses.csv", *final_files(model)]
     for e in pb["single_step"]["show_epochs"]:
         out += [f"{root}/single_step/epoch_{e:03d}/{name}" for name in ("denoised.png", "ood.png", "test_metrics.csv")]
     if "pure_noise" in models(config):
