@@ -36,6 +36,18 @@ except recipes.ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}")
 
 
+
+# No usable GPU: a recipe estimated to take over 2 hours on this CPU prints the estimate and the laptop
+# command; an NVIDIA GPU PyTorch cannot use (a wheel for a newer CUDA than the driver's) is named, with
+# the fix. Only in the main process (not again in every cluster job); torch stays out of this process.
+if workflow.is_main_process:
+    from fundiff import machine
+
+    _gpu = machine.gpu_state()
+    _advice = machine.advice(config, _gpu, lambda: machine.cpu_gflops(machine.cpu_cache()))
+    if _advice:
+        print(f"\n{_advice}\n", file=sys.stderr)
+
 wildcard_constraints:
     epoch=r"\d{3}",
     model="|".join(recipes.ALL_MODELS),

@@ -98,10 +98,10 @@ import torch.nn.functional as F
 
 from . import data, recipes, train
 from .device import DeviceError, cpu_flags, cpu_model, resolve
+from .machine import GFLOP_TRAIN_IMAGE_D128 as GFLOP_PER_IMAGE_D128
 from .recipes import recipe as make_recipe
 from .scriptutil import usable_cpus
 
-GFLOP_PER_IMAGE_D128 = 6.4
 LOSS_CHECK = {"hidden": 16, "batch": 64, "tolerance": 0.02}  # the AMX bar: within 2 %
 COURSE_SINGLE_STEP = {"hidden": 128, "sigma": 0.5, "batch_size": 256, "lr": 1e-4, "epochs": 5, "lr_decay": None}
 
