@@ -227,6 +227,7 @@ def test_final_model_round_trips_through_safetensors_and_samples(tmp_path):
     state["ema"] = {k: (v + 0.5 if k.startswith("module.") and v.is_floating_point() else v) for k, v in state["ema"].items()}
     train.export_final(state, tmp_path / "final.safetensors")
     assert (tmp_path / "final.json").is_file()
+    assert (tmp_path / "final.safetensors").stat().st_mode & 0o777 == 0o666 & ~_umask()  # not safetensors' private 0600
     info = final_info(tmp_path)
     assert info["architecture"] == {**state["model_config"]} and info["ema_weights"] is True and info["model"] == "ddpm/class_cond"
     assert json.loads((tmp_path / "final.json").read_text())["recipe"]["num_steps"] == recipe["num_steps"]
@@ -244,3 +245,11 @@ def test_final_model_round_trips_through_safetensors_and_samples(tmp_path):
     (tmp_path / "final.json").write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="is not a fundiff-unet description"):
         load_final(tmp_path)
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -21,6 +21,7 @@ Conditioning enters at two places, after Unflatten (width 2D) and after the firs
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -182,6 +183,9 @@ def save_final(model: UNet, path, info: dict | None = None) -> None:
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
     with atomic_path(weights) as tmp:
         save_file(tensors, str(tmp), metadata={"format": FINAL_FORMAT})
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # safetensors writes its file private (0600); an output is for everyone
     doc = {"format": FINAL_FORMAT, "version": 1, "architecture": model.config.to_dict(), **(info or {})}
     with atomic_path(meta) as tmp:
         tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
