@@ -2,6 +2,7 @@
 #
 # Paths: results/<part>/<model>/epoch_<NNN>/<what>.<ext>, logs/ and benchmarks/ mirror them.
 # Run:   snakemake --cores 8 --resources gpu=1            (config/config.yaml, full recipe)
+#        snakemake --cores 8 part_b                         (one part: part_a, part_b, evaluation, report)
 #        snakemake --cores 2 --configfile config/smoke.yaml (tiny settings)
 
 
@@ -43,3 +44,24 @@ rule all:
     input:
         all_targets(),
     default_target: True
+
+
+# partial runs: `snakemake part_b` (or part_a, evaluation, report) builds that part and what it needs
+rule part_b:
+    input:
+        recipes.part_b_targets(config),
+
+
+rule part_a:
+    input:
+        recipes.part_a_targets(config, PART_A_MODEL),
+
+
+rule evaluation:
+    input:
+        recipes.evaluation_targets(config),
+
+
+rule report:
+    input:
+        REPORT_TARGETS,

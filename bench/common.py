@@ -11,7 +11,8 @@ from pathlib import Path
 import torch
 
 from fundiff import train
-from fundiff.device import DeviceError, cpu_flags, cpu_model, resolve
+from fundiff.device import DeviceError, resolve
+from fundiff.machine import cpu_flags, cpu_model
 from fundiff.scriptutil import usable_cpus
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from fundiff.device import cpu_flags, cpu_model
+from fundiff.machine import cpu_flags, cpu_model
 from fundiff.scriptutil import usable_cpus
 
 from .common import RELEVANT_FLAGS, cpu_path, write_json

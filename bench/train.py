@@ -34,11 +34,11 @@ import torch.nn.functional as F
 
 from fundiff import data, train
 from fundiff.device import resolve
+from fundiff.machine import GFLOP_TRAIN_IMAGE_D128 as GFLOP_PER_IMAGE_D128
 from fundiff.recipes import recipe as make_recipe
 
 from .common import clock, machine, print_machine, sync, write_json
 
-GFLOP_PER_IMAGE_D128 = 6.4
 LOSS_CHECK = {"hidden": 16, "batch": 64, "tolerance": 0.02}  # the AMX bar: within 2 %
 COURSE_SINGLE_STEP = {"hidden": 128, "sigma": 0.5, "batch_size": 256, "lr": 1e-4, "epochs": 5, "lr_decay": None}
 

@@ -17,12 +17,36 @@ try:
     config_files.check(config, workflow.configfiles)
 except config_files.ConfigFileError as err:
     raise WorkflowError(f"Invalid config: {err}")
-validate(config, schema="../config/schema.yaml")
+# values inside a --config dictionary arrive as text ('7.0', '0', 'true'): read them by the schema's types
+CONFIG_SCHEMA = config_files.load_schema(Path(workflow.basedir) / "config" / "schema.yaml")
+config_files.coerce_text(config, CONFIG_SCHEMA, given=workflow.config_settings.config)
+try:
+    validate(config, schema="../config/schema.yaml")
+except WorkflowError as err:
+    import jsonschema
+
+    invalid = err.__cause__ or err.__context__  # validate() raises it while handling jsonschema's error
+    if not isinstance(invalid, jsonschema.ValidationError):
+        raise
+    raise WorkflowError(f"Invalid config: {config_files.explain(invalid, CONFIG_SCHEMA)}") from None
 try:
     recipes.check(config)
+    recipes.check_data_root(config["data"]["root"])
 except recipes.ConfigError as err:
     raise WorkflowError(f"Invalid config: {err}")
 
+
+
+# No usable GPU: a recipe estimated to take over 2 hours on this CPU prints the estimate and the laptop
+# command; an NVIDIA GPU PyTorch cannot use (a wheel for a newer CUDA than the driver's) is named, with
+# the fix. Only in the main process (not again in every cluster job); torch stays out of this process.
+if workflow.is_main_process:
+    from fundiff import machine
+
+    _gpu = machine.gpu_state()
+    _advice = machine.advice(config, _gpu, lambda: machine.cpu_gflops(machine.cpu_cache()))
+    if _advice:
+        print(f"\n{_advice}\n", file=sys.stderr)
 
 wildcard_constraints:
     epoch=r"\d{3}",
@@ -47,8 +71,11 @@ MNIST_READY = f"{config['data']['root']}/mnist_manifest.json"
 ROOT_PRIORITY = 1_000_000
 
 
+REPORT_TARGETS = ["results/quality_gates.csv", "results/report/index.html"]
+
+
 def all_targets():
-    return recipes.part_b_targets(config) + recipes.evaluation_targets(config) + recipes.part_a_targets(config, PART_A_MODEL) + ["results/quality_gates.csv", "results/report/index.html"]
+    return recipes.part_b_targets(config) + recipes.evaluation_targets(config) + recipes.part_a_targets(config, PART_A_MODEL) + REPORT_TARGETS
 
 
 def checkpoint_path(model, epoch):

@@ -15,6 +15,8 @@ rule download_mnist:
     resources:
         mem_mb=4000,
         runtime=15,
+    # a download: on a cluster it runs on the login node (compute nodes often have no internet)
+    localrule: True
     conda:
         TORCH_ENV
     script:

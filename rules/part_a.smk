@@ -59,6 +59,8 @@ rule fetch_deepfloyd:
     resources:
         mem_mb=2000,
         runtime=240,
+    # a download: on a cluster it runs on the login node (compute nodes often have no internet)
+    localrule: True
     conda:
         TORCH_ENV
     script:

@@ -50,3 +50,23 @@ rule train_epoch:
     script:
         "../scripts/train_epoch.py"
 
+
+
+# the final model as reusable weights: safetensors + a JSON of its architecture (fundiff.unet.load_final)
+rule export_model:
+    input:
+        checkpoint=lambda wc: final_checkpoint(wc.model),
+    output:
+        weights="results/part_b/{model}/final.safetensors",
+        architecture="results/part_b/{model}/final.json",
+    log:
+        "logs/part_b/{model}/export_model.log",
+    benchmark:
+        "benchmarks/part_b/{model}/export_model.tsv"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    conda:
+        TORCH_ENV
+    script:
+        "../scripts/export_model.py"

@@ -21,6 +21,12 @@ Elsewhere:
 - config files read strictly at DAG build (a key given twice, tabs, an empty file, a top-level
   list, non-text keys, `1e-4` read as a float, BOM + CRLF accepted, out-of-range list entries
   naming the entry): tests/test_configfile.py (unit tests and three `snakemake -n` runs)
+- --config overrides with nested numbers and booleans, range errors naming the range, an unknown
+  key naming the closest valid one in a few lines, --configfile slips Snakemake parses first
+  (its message, then `python -m fundiff.configfile`), an unusable data.root:
+  tests/test_configfile.py (test_nested_overrides_*, test_override_errors_*,
+  test_configfile_slips_snakemake_reads_first, test_unusable_data_root_is_named)
+- a machine without a usable GPU (the CPU estimate, a GPU PyTorch cannot use): tests/test_machine.py
 - config (unknown key, wrong type, out-of-range t / sigma / gamma / i_start / epoch, empty list,
   unknown prompt, bad mask rectangle, unknown Part A model) at DAG build, nothing written:
   tests/test_workflow.py::test_bad_config_fails_at_dag_build_naming_the_key,

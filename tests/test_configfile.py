@@ -4,8 +4,10 @@ without naming the line, stops the DAG build with the file, the line and the key
 from __future__ import annotations
 
 import copy
+import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -149,3 +151,93 @@ def test_bom_crlf_and_exponent_floats_build_the_dag(tmp_path):
     path.write_bytes(("\ufeff" + text.replace("\n", "\r\n")).encode("utf-8"))
     rc, out = _dry_run(REPO / "Snakefile", tmp_path / "run", path, "data/mnist/mnist_manifest.json")
     assert rc == 0 and "download_mnist" in out, out[-3000:]
+
+
+# ---------------------------------------------------------------- command-line overrides and short messages
+
+
+def test_text_values_are_read_by_the_schemas_types():
+    """Snakemake hands the values inside a --config dictionary over as text; coerce_text reads them
+    by the schema (through $ref and allOf), and leaves text where the schema wants text."""
+    schema = configfile.load_schema(SCHEMA)
+    cfg = {"seed": "7", "part_b": {"ddpm": {"class_cond": {"guidance": "7.0", "epochs": "0", "lr": "1e-4", "ema_warmup": "true", "lr_decay": "null",
+                                                           "show_epochs": ["1", "2"], "guidance_sweep": ["0", "2.5"]}}},
+           "part_a": {"mnist": {"sample_prompts": ["1", "a 2"]}, "model": "mnist"}, "data": {"root": "123", "train_limit": "abc"}}
+    configfile.coerce_text(cfg, schema)
+    cc = cfg["part_b"]["ddpm"]["class_cond"]
+    assert cc == {"guidance": 7.0, "epochs": 0, "lr": 1e-4, "ema_warmup": True, "lr_decay": None, "show_epochs": [1, 2], "guidance_sweep": [0, 2.5]}
+    assert cfg["seed"] == 7 and cfg["part_a"]["mnist"]["sample_prompts"] == ["1", "a 2"] and cfg["data"]["root"] == "123"
+    assert cfg["data"]["train_limit"] == "abc"  # not a number: left for the schema to refuse
+    # with the command line's values given, only they are read again: text quoted in a file stays text
+    cfg = {"seed": "7", "data": {"train_limit": "256", "test_limit": "64"}}
+    configfile.coerce_text(cfg, schema, given={"data": {"train_limit": "256"}})
+    assert cfg == {"seed": "7", "data": {"train_limit": 256, "test_limit": "64"}}
+
+
+def _cli(tmp_path, *args, configfile_=SMOKE):
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path / "run"), "--configfile", str(configfile_), "-n", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_nested_overrides_with_numbers_and_booleans_work(tmp_path):
+    rc, out = _cli(tmp_path, "part_b", "--config", "part_b={ddpm: {class_cond: {guidance: 7.0, ema_warmup: true}}, flow: {time_cond: {epochs: 3}}}")
+    assert rc == 0, out[-3000:]
+    assert "results/part_b/ddpm/class_cond/epoch_002/samples_cfg7.png" in out  # the new gamma reached the targets
+    assert "epoch_003.pt" in out and "flow/time_cond/checkpoints/epoch_003.pt" in out
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [
+        ("part_b={ddpm: {time_cond: {epochs: 0}}}", ["part_b.ddpm.time_cond.epochs is 0: 0 is less than the minimum of 1", "must be at least 1 and at most 999"]),
+        ("part_b={ddpm: {class_cond: {guidance: 120}}}", ["part_b.ddpm.class_cond.guidance is 120", "must be at least 0 and at most 100"]),
+        ("seeed=3", ["unknown key 'seeed' (did you mean 'seed'?)", "The keys allowed under the top level are: data, device"]),
+        ("part_b={ddpm: {class_cond: {guidanse: 7.0}}}", ["unknown key 'part_b.ddpm.class_cond.guidanse' (did you mean 'guidance'?)"]),
+        ("part_b={ddpm: {class_cond: {guidance: strong}}}", ["part_b.ddpm.class_cond.guidance is 'strong': 'strong' is not of type 'number'"]),
+    ],
+)
+def test_override_errors_are_short_and_name_the_fix(tmp_path, override, words):
+    rc, out = _cli(tmp_path, "--config", override)
+    assert rc != 0
+    for word in words:
+        assert word in out, f"{word!r} missing from:\n{out[-2000:]}"
+    assert len(out.splitlines()) < 15 and "$defs" not in out and "On instance" not in out, out  # no dump of schema and config
+
+
+@pytest.mark.parametrize(
+    "text, snakemakes, ours",
+    [
+        ("seed: 1\npart_b:\n\tlr: 1\n", "Config file is not valid JSON or YAML", "line 3: a tab in 'lr: 1'"),
+        ("seed: 1\npart_b: [1, 2\nx: 3\n", "Config file is not valid JSON or YAML", "line 3, column 2: expected ',' or ']'"),
+        ("", "Config file must be given as JSON or YAML with keys at top level", "is empty (or only comments)"),
+        ("- seed: 1\n", "Config file must be given as JSON or YAML with keys at top level", "holds a list at the top level"),
+    ],
+)
+def test_configfile_slips_snakemake_reads_first(tmp_path, text, snakemakes, ours):
+    """Snakemake parses --configfile files before any workflow code runs: its one line, exactly as
+    config/README.md quotes it; `python -m fundiff.configfile FILE` then names the file and line."""
+    path = _file(tmp_path, text, "mine.yaml")
+    rc, out = _cli(tmp_path, configfile_=path)
+    assert rc != 0 and snakemakes in out, out[-2000:]
+    assert snakemakes in (REPO / "config" / "README.md").read_text()
+    proc = subprocess.run([sys.executable, "-m", "fundiff.configfile", str(path)], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert proc.returncode == 1 and proc.stdout.startswith(f"config file {path}") and ours in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("case", ["under a file", "is a file", "not writable"])
+def test_unusable_data_root_is_named(tmp_path, case):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("x")
+    locked = tmp_path / "run" / "locked"
+    locked.mkdir()
+    root, words = {"under a file": ("notes.txt/mnist", "data.root = 'notes.txt/mnist' lies under"),
+                   "is a file": ("notes.txt", "data.root = 'notes.txt' is a regular file, not a folder"),
+                   "not writable": ("locked/mnist", "is not writable by this user")}[case]
+    if case == "not writable":
+        if os.geteuid() == 0:
+            pytest.skip("root writes anywhere")
+        locked.chmod(0o500)
+    rc, out = _cli(tmp_path, "--config", f"data={{root: {root}}}")
+    assert rc != 0 and words in out and "Traceback" not in out, out[-2000:]
+    assert len(out.splitlines()) < 10, out

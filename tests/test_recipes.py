@@ -201,9 +201,11 @@ def test_part_b_targets_default():
         "results/part_b/step_comparison.png",
         "results/part_b/step_comparison.csv",
     } <= t
-    # 2 single-step figures + 7 models x 2 loss files + 2 x 3 single-step + 2 x 2 pure-noise epoch files
-    # + ddpm (5 + gif) + (5 + 5 extra gammas + gif) + flow (3 + gif) + (3 + 5 + gif) + (1 + gif) + 2 step comparison
-    assert len(targets) == 2 + 14 + 6 + 4 + 6 + 11 + 4 + 9 + 2 + 2 == 60
+    # 2 single-step figures + 7 models x 2 loss files + 7 models x 2 final-weight files + 2 x 3 single-step
+    # + 2 x 2 pure-noise epoch files + ddpm (5 + gif) + (5 + 5 extra gammas + gif) + flow (3 + gif)
+    # + (3 + 5 + gif) + (1 + gif) + 2 step comparison
+    assert len(targets) == 2 + 14 + 14 + 6 + 4 + 6 + 11 + 4 + 9 + 2 + 2 == 74
+    assert {f"results/part_b/{m}/final.{ext}" for m in recipes.ALL_MODELS for ext in ("safetensors", "json")} <= t
 
 
 def test_part_b_targets_ddpm_only_and_smoke():

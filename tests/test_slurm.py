@@ -5,7 +5,9 @@ under a temporary folder and fake GPUs (symlinks to /dev/null in gres.conf), so 
 CUDA_VISIBLE_DEVICES from SLURM as on a real GPU node. The workflow runs with
 profiles/slurm-local; every `gpu=1` job must have been submitted with `--gpus=1` and its script
 must have seen CUDA_VISIBLE_DEVICES set (scriptutil.setup logs it in each rule's log), while the
-test's own environment has it unset. Needs root and apt-get: skips elsewhere, fails under CI=true.
+test's own environment has it unset. The run gets a site profile (`--profile`) holding the account
+and partition, as profiles/README.md advises: every submitted job must carry both. Needs root and
+apt-get: skips elsewhere, fails under CI=true.
 """
 
 from __future__ import annotations
@@ -77,6 +79,8 @@ def _job_blocks(text: str) -> list[dict]:
             block["log"] = m.group(1)
         elif m := re.match(r"^\s+resources: (.*)$", line):
             block["resources"] = m.group(1)
+        elif m := re.match(r"^\s+threads: (\d+)$", line):
+            block["threads"] = int(m.group(1))
         elif m := re.match(r"^\s+jobid: (\d+)$", line):
             jobs[m.group(1)] = block
         elif m := re.match(r"^Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (.+)\)\.$", line):
@@ -88,8 +92,8 @@ def _resources(job: dict) -> dict[str, str]:
     return dict(kv.split("=", 1) for kv in job.get("resources", "").split(", ") if "=" in kv)
 
 
-def _dry_run(tmp_path: Path, configfile: Path, profile: str) -> list[dict]:
-    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(configfile), "--workflow-profile", profile, "-n"]
+def _dry_run(tmp_path: Path, configfile: Path, profile: str, *args: str) -> list[dict]:
+    cmd = [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile", str(configfile), "--workflow-profile", profile, "-n", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return _job_blocks(proc.stdout + proc.stderr)
@@ -113,6 +117,106 @@ def test_slurm_profiles_cover_every_gpu_rule(tmp_path):
     assert (train["gpu"], train["cpus_per_task"], train["mem_mb"], train["runtime"]) == ("1", "8", "8000", "120"), train
 
 
+def local_rules() -> set[str]:
+    """Rules that never reach sbatch: `localrule: True` ones and the Snakefile's target rules
+    (a dry run does not mark them)."""
+    names = set(re.findall(r"^rule (\w+):", (REPO / "Snakefile").read_text(), flags=re.M))
+    for path in (REPO / "rules").glob("*.smk"):
+        for block in re.split(r"(?m)^(?=rule )", path.read_text())[1:]:
+            if "\n    localrule: True" in block:
+                names.add(block.split(":")[0].split()[1])
+    return names
+
+
+def site_profile(folder: Path, account: str = "fundiff", partition: str = "debug") -> Path:
+    """A user's own site profile, as profiles/README.md advises: account and partition under
+    default-resources (it must survive the workflow profile)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.yaml").write_text(f"default-resources:\n  slurm_account: {account}\n  slurm_partition: {partition}\n")
+    return folder
+
+
+def test_no_workflow_profile_sets_default_resources():
+    """Snakemake ignores every other profile's default-resources when the workflow profile sets
+    them: a site profile's account and partition would be dropped without a word."""
+    for path in sorted((REPO / "profiles").glob("*/config.yaml")):
+        assert "default-resources" not in yaml.safe_load(path.read_text()), f"{path}: move its default-resources into the rules"
+
+
+@pytest.mark.parametrize("profile", ["slurm", "slurm-local"])
+def test_site_profile_account_and_partition_reach_every_job(tmp_path, profile):
+    site = site_profile(tmp_path / "site", account="proj123", partition="gpu_a100")
+    jobs = _dry_run(tmp_path / "run", SMOKE, str(REPO / "profiles" / profile), "--profile", str(site))
+    submitted = [j for j in jobs if j["rule"] not in local_rules()]
+    assert len(submitted) > 20
+    for job in submitted:
+        res = _resources(job)
+        assert (res.get("slurm_account"), res.get("slurm_partition")) == ("proj123", "gpu_a100"), job
+        assert res.get("mem_mb", "<TBD>") != "<TBD>" and res.get("runtime"), job  # each rule sets its own
+
+
+def test_downloads_run_on_the_login_node(tmp_path):
+    """Compute nodes often have no internet: the downloads are localrules."""
+    jobs = _dry_run(tmp_path, REPO / "config" / "config.yaml", str(PROFILE.parent / "slurm"), "--config", "part_a={model: deepfloyd}")
+    assert {"download_mnist", "fetch_deepfloyd"} <= {j["rule"] for j in jobs}
+    assert {"download_mnist", "fetch_deepfloyd"} <= local_rules()
+
+
+class _Resources(dict):
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _plugin_job(job: dict, **changes):
+    """A job as the plugin's submission code sees it: name, threads, resources (ints as ints)."""
+    from types import SimpleNamespace
+
+    res = {k: int(v) if v.isdigit() else v for k, v in _resources(job).items() if v != "<TBD>"}
+    res.update(changes)
+    return SimpleNamespace(name=job["rule"], threads=job.get("threads", 1), resources=_Resources({k: v for k, v in res.items() if v is not None}))
+
+
+def _sbatch(job) -> str:
+    from snakemake_executor_plugin_slurm.submit_string import get_submit_command
+    from snakemake_executor_plugin_slurm.utils import set_gres_string
+    from snakemake_executor_plugin_slurm.validation import validate_slurm_extra
+
+    validate_slurm_extra(job)
+    params = {"run_uuid": "u", "slurm_logfile": "log", "comment_str": f"rule_{job.name}", "account": "-A a", "partition": "-p p", "workdir": "/w"}
+    return get_submit_command(job, params) + set_gres_string(job)
+
+
+def test_every_rule_passes_the_plugins_own_validation(tmp_path):
+    """Every job's resources from profiles/slurm (course recipe, Part A on DeepFloyd IF and on the
+    tiny models) through the installed plugin's own checks and sbatch line; then the GPU-type
+    advice of profiles/README.md (`gpu_model`, or `gres` instead of `gpu`) on a GPU rule, and the
+    old `slurm_extra: '--gres=...'` advice, which the plugin refuses."""
+    from snakemake_interface_common.exceptions import WorkflowError
+
+    slurm = str(PROFILE.parent / "slurm")
+    jobs = _dry_run(tmp_path / "a", REPO / "config" / "config.yaml", slurm, "--config", "part_a={model: deepfloyd}")
+    jobs += _dry_run(tmp_path / "b", SMOKE, slurm)
+    submitted = [j for j in jobs if j["rule"] not in local_rules()]
+    rules = {j["rule"] for j in submitted}
+    assert {"train_epoch", "embed_prompts", "build_tiny_deepfloyd", "part_a_sample", "sample_metrics"} <= rules, rules
+    for job in submitted:
+        line = _sbatch(_plugin_job(job))
+        gpu = _resources(job).get("gpu") == "1"
+        assert ("--gpus=1" in line) == gpu and f"--mem {_resources(job)['mem_mb']}" in line and " -t " in line, (job["rule"], line)
+    train = next(j for j in submitted if j["rule"] == "train_epoch")
+    assert "--gpus=a100:1" in _sbatch(_plugin_job(train, gpu_model="a100"))
+    line = _sbatch(_plugin_job(train, gpu=None, gres="gpu:a100:1"))
+    assert "--gres=gpu:a100:1" in line and "--gpus" not in line
+    with pytest.raises(WorkflowError, match="GRES.*not allowed in the 'slurm_extra' parameter"):
+        _sbatch(_plugin_job(train, gpu=None, slurm_extra="'--gres=gpu:a100:1'"))
+    # no document or profile gives the refused advice any more
+    for path in [REPO / "README.md", REPO / "profiles" / "README.md", *(REPO / "profiles").glob("*/config.yaml")]:
+        assert not re.search(r"slurm_extra:\s*\S*--(gres|gpus)", path.read_text()), path
+
+
 # A slice of the smoke DAG that reaches every kind of job (data, init, per-epoch training,
 # sampling, metrics, animation, localrules) in a few minutes: the whole smoke DAG (~80 jobs)
 # takes about 14 minutes through SLURM on two loaded cores, too long for every CI run.
@@ -134,6 +238,8 @@ def test_smoke_dag_on_slurm(slurm_cluster, tmp_path):
     cmd = [
         "timeout", "-s", "KILL", str(RUN_LIMIT_S),
         SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", str(SMOKE),
+        # the user's site profile (account, partition) under the workflow profile, as profiles/README.md advises
+        "--profile", str(site_profile(tmp_path / "site")),
         "--workflow-profile", str(PROFILE),  # jobs: 4 (2 running, 2 queued), see the profile
         # the device the course recipe uses; CUDA_VISIBLE_DEVICES=0 without a GPU must fall back to the CPU
         *SLURM_TARGETS,
@@ -156,8 +262,9 @@ def test_smoke_dag_on_slurm(slurm_cluster, tmp_path):
     # every job but the localrules went through sbatch, and left its SLURM log
     jobs = [j for j in _job_blocks(out) if "slurm_id" in j]
     rules = {j["rule"] for j in jobs}
-    assert {"download_mnist", "init_model", "train_epoch", "sample_model", "test_metrics", "sampling_gif"} <= rules, rules
-    assert not rules & {"loss_curve", "plot_test_metrics"}, "localrules must not be submitted"
+    assert {"init_model", "train_epoch", "sample_model", "test_metrics", "sampling_gif"} <= rules, rules
+    assert not rules & {"loss_curve", "plot_test_metrics", "download_mnist"}, "localrules must not be submitted"
+    assert any(j["rule"] == "download_mnist" for j in _job_blocks(out)), "download_mnist ran on the login node"
     for job in jobs:
         assert Path(job["slurm_log"]).is_file(), job
     epochs = sum(recipes.model_settings(cfg, m)["epochs"] for m in SLURM_MODELS)
@@ -169,6 +276,8 @@ def test_smoke_dag_on_slurm(slurm_cluster, tmp_path):
     per_job = {m.group(1): m.group(0) for m in re.finditer(r"JobId=(\d+) .*", shown)}
     for job in jobs:
         assert states.get(job["slurm_id"]) == "COMPLETED", (job, per_job.get(job["slurm_id"]))
+        # the site profile's account and partition reached every job, past the workflow profile
+        assert re.search(r"\bAccount=fundiff\b", per_job[job["slurm_id"]]) and re.search(r"\bPartition=debug\b", per_job[job["slurm_id"]]), per_job[job["slurm_id"]]
 
     # gpu=1 jobs asked SLURM for a GPU and their scripts saw the one it gave them; the others did not ask
     gpu_jobs = [j for j in jobs if re.search(r"\bgpu=1\b", j.get("resources", ""))]

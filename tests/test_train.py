@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 import yaml
 
-from fundiff import device, recipes, train
+from fundiff import device, machine, recipes, train
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
@@ -188,7 +188,7 @@ def test_resume_is_bit_identical_auto_precision(tmp_path):
     """resolve('cpu', 'auto'): channels_last, plus bf16 autocast on CPUs with AMX/AVX512-bf16."""
     runtime = device.resolve("cpu", "auto")
     assert runtime.device.type == "cpu" and runtime.channels_last
-    assert runtime.bf16 == device.cpu_has_fast_bf16()
+    assert runtime.bf16 == machine.cpu_has_fast_bf16()
     state = resume_matches(small_recipe("ddpm/class_cond"), "auto", runtime, tmp_path)
     assert torch.isfinite(state["losses"]).all()
     assert all(v.is_contiguous() for v in state["model"].values())

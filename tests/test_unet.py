@@ -209,3 +209,47 @@ def test_backward_reaches_every_parameter():
     model(x, t, c).pow(2).mean().backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
     assert missing == []
+
+
+def test_final_model_round_trips_through_safetensors_and_samples(tmp_path):
+    """export_final writes the weights the samples use (the EMA where the recipe keeps one) as
+    safetensors + JSON; load_final gives back a UNet with those weights, which samples."""
+    import json
+
+    from fundiff import ddpm, train
+    from fundiff.unet import final_info, load_final
+
+    from .test_train import small_recipe
+
+    recipe = small_recipe("ddpm/class_cond", ema_decay=0.9)
+    state = train.init_checkpoint(recipe, "ddpm/class_cond", seed=3)
+    # make the EMA differ from the raw weights, as after training
+    state["ema"] = {k: (v + 0.5 if k.startswith("module.") and v.is_floating_point() else v) for k, v in state["ema"].items()}
+    train.export_final(state, tmp_path / "final.safetensors")
+    assert (tmp_path / "final.json").is_file()
+    assert (tmp_path / "final.safetensors").stat().st_mode & 0o777 == 0o666 & ~_umask()  # not safetensors' private 0600
+    info = final_info(tmp_path)
+    assert info["architecture"] == {**state["model_config"]} and info["ema_weights"] is True and info["model"] == "ddpm/class_cond"
+    assert json.loads((tmp_path / "final.json").read_text())["recipe"]["num_steps"] == recipe["num_steps"]
+    model = load_final(tmp_path / "final.safetensors")
+    expected = train.build_model(state, use_ema=True).eval()
+    for (k, a), b in zip(model.state_dict().items(), expected.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert not torch.equal(model.state_dict()["conv_out.weight"], state["model"]["conv_out.weight"])  # the EMA, not the raw weights
+    x, c = torch.randn(4, 1, 28, 28), torch.eye(10)[:4]
+    t = torch.full((4,), 0.5)
+    with torch.no_grad():
+        assert torch.equal(model(x, t, c), expected(x, t, c))
+        samples, _ = ddpm.sample(model, (4, 1, 28, 28), train.schedule_for(info["recipe"]), torch.Generator().manual_seed(0), cond=c, guidance=2.0, num_inference_steps=3)
+    assert samples.shape == (4, 1, 28, 28) and torch.isfinite(samples).all()
+    (tmp_path / "final.json").write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="is not a fundiff-unet description"):
+        load_final(tmp_path)
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -116,6 +116,21 @@ def test_laptop_dag_schedules_the_longest_training_chain_first(tmp_path, monkeyp
     assert prio[("download_mnist", None, 0)] > max(prio[k] for k in prio if k[0] != "download_mnist")  # the root of every chain
 
 
+def test_target_rules_build_one_part(tmp_path):
+    """`snakemake part_b` (part_a, evaluation, report) schedules that part's files and nothing of
+    the parts it does not need; `--until` stops at a rule."""
+    cfg = yaml.safe_load(SMOKE.read_text())
+    part_b = dry_run_outputs(tmp_path / "b", SMOKE, "part_b")
+    assert set(recipes.part_b_targets(cfg)) <= part_b and not any(o.startswith(("results/part_a/", "results/evaluation/", "results/report/")) for o in part_b)
+    part_a = dry_run_outputs(tmp_path / "a", SMOKE, "part_a")
+    assert set(recipes.part_a_targets(cfg, "tiny")) <= part_a and not any(o.startswith("results/part_b/") for o in part_a)
+    evaluation = dry_run_outputs(tmp_path / "e", SMOKE, "evaluation")
+    assert set(recipes.evaluation_targets(cfg)) <= evaluation and "results/report/index.html" not in evaluation
+    assert {"results/report/index.html", "results/quality_gates.csv"} <= dry_run_outputs(tmp_path / "r", SMOKE, "report")
+    until = snakemake(tmp_path / "u", "-n", "--until", "init_model").stdout
+    assert set(re.findall(r"^(?:local)?rule (\w+):", until, flags=re.M)) == {"init_model"}
+
+
 def key_paths(tree, prefix=""):
     """Every key path of a nested config ("part_b.ddpm.class_cond.lr", ...)."""
     if not isinstance(tree, dict):

@@ -10,6 +10,7 @@ CRLF line ends are fine.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
@@ -150,3 +151,183 @@ def check(config: dict, paths) -> None:
         doc = load(path)
         if "__use_yte__" not in doc:  # a YTE template: Snakemake renders it, we leave it alone
             _put_floats(config, doc)
+
+
+# ---------------------------------------------------------------- the merged config against config/schema.yaml
+
+
+def load_schema(path: str | Path) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def _flat(node, root: dict) -> list[dict]:
+    """A schema node and every node it stands for ($ref, allOf), flattened into one list."""
+    out, stack = [], [node]
+    while stack:
+        n = stack.pop()
+        if not isinstance(n, dict):
+            continue
+        out.append(n)
+        if "$ref" in n:
+            target = root
+            for part in n["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            stack.append(target)
+        stack.extend(n.get("allOf", []))
+    return out
+
+
+def _at(root: dict, path) -> list[dict]:
+    """The flattened schema nodes of the config value at `path` (keys and list indices)."""
+    nodes = _flat(root, root)
+    for step in path:
+        if isinstance(step, int):
+            subs = [n["items"] for n in nodes if isinstance(n.get("items"), dict)]
+        else:
+            subs = [n["properties"][step] for n in nodes if step in n.get("properties", {})]
+        nodes = [m for s in subs for m in _flat(s, root)]
+    return nodes
+
+
+def _types(nodes: list[dict]) -> set[str]:
+    types = set()
+    for n in nodes:
+        t = n.get("type")
+        types |= {t} if isinstance(t, str) else set(t or ())
+        if "enum" in n:
+            types |= {"string" if isinstance(v, str) else "other" for v in n["enum"]}
+    return types
+
+
+_PY = {"boolean": (bool,), "null": (type(None),), "array": (list,), "object": (dict,), "string": (str,)}
+
+
+def _is(value, kind: str) -> bool:
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, _PY.get(kind, ()))
+
+
+def coerce_text(config: dict, schema: dict, given=None) -> dict:
+    """Snakemake passes the values inside a `--config key='{...}'` dictionary as text ('7.0', '0',
+    'true', 'null'): where the schema allows no text at that place, read the text as YAML and keep
+    the result when its type is one the schema allows. `given`: the command line's `--config`
+    values (only those are read again: a value quoted in a config file stays as written); None
+    reads every text value. In place; returns `config`."""
+
+    def read(value, path):
+        types = _types(_at(schema, path))
+        if types and "string" not in types:
+            try:
+                parsed = yaml.load(value, Loader=StrictLoader)
+            except yaml.YAMLError:
+                return value
+            if any(_is(parsed, t) for t in types):
+                return parsed
+        return value
+
+    def walk(value, mask, path):
+        if isinstance(value, dict) and isinstance(mask, dict):
+            for k in list(value):
+                if k in mask:
+                    value[k] = walk(value[k], mask[k], path + [k])
+        elif isinstance(value, list) and (mask is ALL or isinstance(mask, list) and len(mask) == len(value)):
+            for i in range(len(value)):
+                value[i] = walk(value[i], ALL if mask is ALL else mask[i], path + [i])
+        elif isinstance(value, str) and (mask is ALL or mask == value):
+            return read(value, path)
+        return value
+
+    return walk(config, ALL if given is None else _plain(given), [])
+
+
+class _All(dict):
+    """The mask that matches everything below it."""
+
+    def __contains__(self, key):
+        return True
+
+    def __getitem__(self, key):
+        return self
+
+
+ALL = _All()
+
+
+def _plain(value):
+    """Snakemake's --config values (immutable maps) as plain dicts and lists."""
+    if hasattr(value, "items"):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dotted(path) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _range(nodes: list[dict]) -> str:
+    low = next(((n[k], k) for n in nodes for k in ("minimum", "exclusiveMinimum") if k in n), None)
+    high = next(((n[k], k) for n in nodes for k in ("maximum", "exclusiveMaximum") if k in n), None)
+    parts = []
+    if low:
+        parts.append(f"{'at least' if low[1] == 'minimum' else 'above'} {low[0]}")
+    if high:
+        parts.append(f"{'at most' if high[1] == 'maximum' else 'below'} {high[0]}")
+    return " and ".join(parts)
+
+
+def explain(error, schema: dict) -> str:
+    """One short paragraph for a jsonschema ValidationError of the merged config: where, what, and
+    the fix (the closest valid key for an unknown one, the allowed range for a number out of it),
+    instead of jsonschema's dump of the whole schema and config."""
+    path = list(error.absolute_path)
+    where = _dotted(path) or "the top level"
+    nodes = _at(schema, path)
+    if error.validator in ("additionalProperties", "unevaluatedProperties") and isinstance(error.instance, dict):
+        allowed = sorted({k for n in nodes for k in n.get("properties", {})})
+        lines = []
+        for key in [k for k in error.instance if k not in allowed]:
+            close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            lines.append(f"unknown key {_dotted(path + [key])!r}{hint}")
+        return (f"{'; '.join(lines)}. The keys allowed under {where} are: {', '.join(allowed)} "
+                f"(config/README.md describes each). [{error.message}]")
+    found = f"{where} is {error.instance!r}"
+    if error.validator in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"{found}: {error.message}; {where} must be {_range(nodes)}."
+    if error.validator == "type":
+        bounds = _range(nodes)
+        return f"{found}: {error.message}" + (f"; it must be a {' or '.join(_types(nodes) - {'null'})} {bounds}" if bounds else "") + "."
+    return f"{found}: {error.message}."
+
+
+def main(argv=None) -> int:
+    """`python -m fundiff.configfile FILE...`: read each config file strictly and name the first
+    slip of each with its line. Snakemake reads `--configfile` files itself before any workflow
+    code runs, and for a tab, a YAML syntax error, an empty file or a top-level list it says only
+    "Config file is not valid JSON or YAML" or "... with keys at top level", naming no file."""
+    import sys
+
+    paths = sys.argv[1:] if argv is None else argv
+    if not paths:
+        print("usage: python -m fundiff.configfile FILE [FILE...]", file=sys.stderr)
+        return 2
+    bad = 0
+    for path in paths:
+        try:
+            load(path)
+        except ConfigFileError as err:
+            print(err)
+            bad += 1
+        else:
+            print(f"config file {path}: read fine (the schema is checked when Snakemake builds the DAG)")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

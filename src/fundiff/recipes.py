@@ -17,6 +17,8 @@ Part B models and where they live (`results/part_b/<model id>/...`):
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import re
 
@@ -142,6 +144,26 @@ def check(config: dict) -> None:
         raise ConfigError(f"part_b.ddpm.sample_steps ({pb['ddpm']['sample_steps']}) exceeds part_b.ddpm.num_steps = {pb['ddpm']['num_steps']}; use at most T, or null for all T.")
 
 
+def check_data_root(root: str, workdir: str | Path = ".") -> None:
+    """data.root must be a folder that exists or can be made, and be writable: raise ConfigError
+    naming the obstacle (a regular file at or above it, a folder without write permission)."""
+    path = Path(workdir) / root
+    for part in [path, *path.parents]:
+        if part.exists() or part.is_symlink():
+            break
+    where = f"data.root = {root!r}"
+    if not part.exists():  # a dangling symlink
+        raise ConfigError(f"{where}: {part} is a broken symbolic link. Remove it, or set data.root to a folder that exists or can be made.")
+    if not part.is_dir():
+        what = "is" if part == path else f"lies under {part}, which is"
+        raise ConfigError(f"{where} {what} a regular file, not a folder: MNIST cannot be stored there. Set data.root to a folder "
+                          f"(e.g. --config data='{{root: data/mnist}}'), or move the file away.")
+    if part == path and (path / "mnist_manifest.json").is_file():
+        return  # downloaded already: read only
+    if not os.access(part, os.W_OK | os.X_OK):
+        raise ConfigError(f"{where}: the folder {part} is not writable by this user. Choose a folder you can write to, or fix its permissions.")
+
+
 def fmt_gamma(gamma: float) -> str:
     """5.0 -> '5', 7.5 -> '7.5': the CFG scale as it appears in file names."""
     return f"{gamma:g}"
@@ -157,13 +179,18 @@ def sample_files(config: dict, model: str) -> list[str]:
     return [f"{base}/epoch_{e:03d}/samples_cfg{fmt_gamma(g)}.png" for e, g in sorted(pairs)]
 
 
+def final_files(model: str) -> list[str]:
+    """A model's reusable final weights (safetensors) and the JSON of its architecture (rule export_model)."""
+    return [f"results/part_b/{model}/final.safetensors", f"results/part_b/{model}/final.json"]
+
+
 def part_b_targets(config: dict) -> list[str]:
     """Every file a full Part B run must produce."""
     pb = config["part_b"]
     root = "results/part_b"
     out = [f"{root}/single_step/noising_grid.png", f"{root}/single_step/test_mse.png"]
     for model in models(config):
-        out += [f"{root}/{model}/loss_curve.png", f"{root}/{model}/losses.csv"]
+        out += [f"{root}/{model}/loss_curve.png", f"{root}/{model}/losses.csv", *final_files(model)]
     for e in pb["single_step"]["show_epochs"]:
         out += [f"{root}/single_step/epoch_{e:03d}/{name}" for name in ("denoised.png", "ood.png", "test_metrics.csv")]
     if "pure_noise" in models(config):

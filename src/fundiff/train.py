@@ -169,6 +169,17 @@ def build_model(state: dict, runtime: Runtime | None = None, use_ema: bool = Fal
     return model
 
 
+def export_final(state: dict, path: str | Path) -> None:
+    """A final checkpoint as reusable weights: the UNet the samples come from (the EMA where the
+    recipe keeps one) to `path` (safetensors) plus its architecture and recipe to the .json
+    beside it (unet.save_final; unet.load_final reads it back), without optimizer or RNG state."""
+    from .unet import save_final
+
+    ema = state.get("ema") is not None
+    info = {"model": state["name"], "epoch": state["epoch"], "objective": state["recipe"]["objective"], "ema_weights": ema, "recipe": state["recipe"]}
+    save_final(build_model(state, use_ema=True), path, info)
+
+
 def one_hot_with_dropout(labels: torch.Tensor, p_uncond: float, generator: torch.Generator, num_classes: int = 10) -> torch.Tensor:
     """One-hot [N, K] of `labels`, each row zeroed with probability p_uncond."""
     keep = torch.rand(labels.shape[0], generator=generator, device=generator.device) >= p_uncond

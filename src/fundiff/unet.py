@@ -20,7 +20,10 @@ Conditioning enters at two places, after Unflatten (width 2D) and after the firs
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -154,3 +157,63 @@ class UNet(nn.Module):
         up2 = self.up2(torch.cat([up1, skip2], dim=1))  # [N, D, 28, 28]
         out = self.conv_mid(torch.cat([up2, skip1], dim=1))  # [N, D, 28, 28]
         return self.conv_out(out)  # [N, 1, 28, 28]
+
+
+# ---------------------------------------------------------------- final weights for use outside the pipeline
+
+FINAL_FORMAT = "fundiff-unet"
+
+
+def _final_paths(path) -> tuple[Path, Path]:
+    """(weights, architecture) of a final model given its .safetensors, its .json or their folder."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "final.safetensors"
+    return path.with_suffix(".safetensors"), path.with_suffix(".json")
+
+
+def save_final(model: UNet, path, info: dict | None = None) -> None:
+    """Write `model`'s weights to `path` (safetensors) and its architecture, plus `info`, to the
+    .json beside it; `load_final` reads them back into a UNet."""
+    from safetensors.torch import save_file
+
+    from .io import atomic_path
+
+    weights, meta = _final_paths(path)
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(weights) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": FINAL_FORMAT})
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # safetensors writes its file private (0600); an output is for everyone
+    doc = {"format": FINAL_FORMAT, "version": 1, "architecture": model.config.to_dict(), **(info or {})}
+    with atomic_path(meta) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def final_info(path) -> dict:
+    """The .json of a final model: `architecture` (UNetConfig's fields) and what the pipeline
+    recorded (model id, objective, epoch, whether the weights are the EMA, the training recipe)."""
+    _, meta = _final_paths(path)
+    try:
+        doc = json.loads(meta.read_text())
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{meta} is missing: a final model is a .safetensors file with its .json beside it") from err
+    if doc.get("format") != FINAL_FORMAT:
+        raise ValueError(f"{meta} is not a {FINAL_FORMAT} description (format {doc.get('format')!r})")
+    return doc
+
+
+def load_final(path, device: str | torch.device = "cpu") -> UNet:
+    """The course UNet of a final model the pipeline wrote (results/part_b/<model>/final.safetensors
+    with final.json beside it; the path of either, or of their folder), in eval mode.
+
+        model = load_final("results/part_b/ddpm/class_cond/final.safetensors")
+        eps = model(x_t, t / T, one_hot_class)   # see final_info(path)["recipe"] for T and the schedule
+    """
+    from safetensors.torch import load_file
+
+    weights, _ = _final_paths(path)
+    model = UNet(UNetConfig(**final_info(path)["architecture"]))
+    model.load_state_dict(load_file(str(weights), device="cpu"))
+    return model.to(device).eval()
