@@ -282,3 +282,49 @@ def test_reference_row_is_class_balanced(classifier, mnist):
     assert row["num_samples"] == 100 and row["fd_reference_images"] == 1000
     assert [row[f"frac_{k}"] for k in range(10)] == pytest.approx([0.1] * 10, abs=0.03)  # predicted digits of 10 real ones each
     assert row["accuracy"] >= 0.95 and all(row[f"acc_{k}"] >= 0.7 for k in range(10))
+
+
+def test_gates_pass_real_digits_and_fail_noise_and_blurred_blobs(classifier, mnist):
+    """The sample-quality gates on sets the classifier actually reads, 100 images each against
+    the reference of 100 real digits: real test digits pass every bar; digits blurred a little
+    (sigma 1 px) and two digits averaged into one (scribbles that still score a mean confidence
+    above the old 0.7 bar) fail the confident fraction and the Frechet ratio; blobs (sigma 2 px)
+    and uniform noise, which this classifier reads confidently as one digit (a CNN is sure of
+    things it never saw), fail the Frechet ratio, the class entropy and the accuracy: no one bar
+    catches everything, the set of them does."""
+    from fundiff import gates
+    from fundiff.samplers import gaussian_lowpass
+
+    model, _ = classifier
+    tx, ty = mnist["test"]
+    ref = pd.Series(evaluate.reference_row(model, tx, ty, 100, seed=0, runtime=RUNTIME))
+    assert ref.num_samples == 100 and ref.confident_fraction >= 0.9
+    perm = torch.randperm(10_000, generator=torch.Generator().manual_seed(0))  # reference_row's split: first half scored, second the Frechet reference
+    stats = evaluate.image_stats(model, tx[perm[5000:]], RUNTIME)
+    others = perm[:5000][-100:]  # 100 digits of the first half that the reference did not score
+    x, y = tx[others], ty[others]
+    sets = {
+        "real": x,
+        "blurred": gaussian_lowpass(x, 7, 1.0),
+        "averaged": (x + x.roll(1, 0)) / 2,
+        "blobs": gaussian_lowpass(x, 13, 2.0),
+        "noise": torch.rand(100, 1, 28, 28, generator=torch.Generator().manual_seed(3)),
+    }
+    value, status = {}, {}
+    for name, images in sets.items():
+        for conditional in (False, True):
+            q = pd.Series(evaluate.sample_metrics(model, images, y if conditional else None, stats, RUNTIME))
+            for r in gates.sample_rows("m", "s", q, ref, {}, conditional):
+                value[name, conditional, r["gate"]], status[name, conditional, r["gate"]] = r["value"], r["status"]
+    sure, ratio = "read with p >= 0.9", "Frechet distance / real digits'"
+    for conditional in (False, True):
+        assert {v for (n, c, _), v in status.items() if n == "real" and c == conditional} == {"PASS", "reported"}
+        assert value["real", conditional, sure] >= 0.9 and value["real", conditional, ratio] < 2.5
+        for name in ("blurred", "averaged"):
+            assert value[name, conditional, sure] < 0.7 and status[name, conditional, sure] == "FAIL"
+            assert value[name, False, ratio] > 5 and status[name, False, ratio] == "FAIL"
+    assert value["averaged", False, "mean confidence"] > 0.7  # the old bar would have passed these
+    for name in ("blobs", "noise"):
+        assert value[name, False, ratio] > 20 and status[name, False, ratio] == "FAIL"
+        assert value[name, False, "class entropy (bits)"] < 1 and status[name, False, "class entropy (bits)"] == "FAIL"
+        assert value[name, True, "accuracy"] < 0.3 and status[name, True, "accuracy"] == "FAIL"
