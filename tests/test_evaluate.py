@@ -328,3 +328,39 @@ def test_gates_pass_real_digits_and_fail_noise_and_blurred_blobs(classifier, mni
         assert value[name, False, ratio] > 20 and status[name, False, ratio] == "FAIL"
         assert value[name, False, "class entropy (bits)"] < 1 and status[name, False, "class entropy (bits)"] == "FAIL"
         assert value[name, True, "accuracy"] < 0.3 and status[name, True, "accuracy"] == "FAIL"
+
+
+def test_hybrids_are_read_as_perceived(classifier, mnist):
+    """A hybrid is read as a viewer sees it: up close the hybrid itself (intended: its high
+    digit), from afar the hybrid blurred by hybrid_far_sigma (its low digit); its low- and
+    high-pass components, which nobody sees alone, are not read. Records carry their views as
+    part_a.illusion_views made them; here real digits stand in for the views so that the
+    readings are known: a 3 up close, a 5 from afar, 8s as the components."""
+    from fundiff import gates, part_a
+    from fundiff.samplers import gaussian_lowpass
+
+    model, _ = classifier
+    tx, ty = mnist["test"]
+    first = {k: int((ty == k).nonzero()[0]) for k in (3, 5, 8)}
+    digit = {k: tx[i : i + 1] for k, i in first.items()}
+    # what illusion_views shows and the readings take: the image itself, and its blur at far_sigma
+    image = digit[3]
+    views = part_a.illusion_views(image, "hybrid", (7, 1.5), far_sigma=2.0)
+    assert torch.equal(views[part_a.HYBRID_CLOSE], image[0])
+    torch.testing.assert_close(views[part_a.HYBRID_FAR], gaussian_lowpass(image, part_a.far_kernel(2.0), 2.0)[0])
+    assert part_a.far_kernel(2.0) == 13 and part_a.far_kernel(0.875) == 7
+    torch.testing.assert_close(views[1] + views[2] - 0.5, image[0])  # low + high = the hybrid
+
+    stand_in = torch.cat([digit[3], digit[8], digit[8], digit[5]])  # close, low-pass, high-pass, far
+    records = [
+        {"kind": "hybrid", "index": 0, "views": stand_in, "prompts": ("a 5", "a 3"), "view": None},  # low 5, high 3: works
+        {"kind": "hybrid", "index": 1, "views": stand_in, "prompts": ("a 3", "a 5"), "view": None},  # the pair swapped: fails both views
+    ]
+    rows = pd.DataFrame(evaluate.part_a_readings(model, None, records, RUNTIME))
+    assert rows.view.tolist() == ["up close", "from afar"] * 2 and rows.intended.tolist() == [3, 5, 5, 3]
+    assert rows.predicted.tolist() == [3, 5, 3, 5] and 8 not in rows.predicted.tolist()
+    assert rows.hit.tolist() == [True, True, False, False]
+    assert (rows.p_predicted > 0.8).all() and (rows.p_intended[2:] < 0.1).all()
+    # the gate counts a hybrid that works both ways
+    gate = gates.part_a_rows(rows, gates.DEFAULTS, 0.97)
+    assert len(gate) == 1 and gate[0]["value"] == 0.5 and gate[0]["status"] == "FAIL" and gate[0]["note"] == "1 of 2; 0:yes 1:no"
