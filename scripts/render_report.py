@@ -199,6 +199,9 @@ part_a = {
     "anagram_view": pam["anagram_view"],  # the schema fills in "flip"
     "hybrids": [(e, asset(ra / "hybrid" / f"{i:02d}.png")) for i, e in enumerate(pam["hybrids"])],
     "weights": weights_used(snakemake.input.deepfloyd),
+    "readings": None,
+    "verdicts": None,
+    "read": {},
     "hybrid_blur": None,
     "variance": pam.get("sample_variance", "beta"),
     "sample_prompts": list(pam["sample_prompts"]),
