@@ -145,11 +145,19 @@ def test_metric_helpers():
     assert shifted.shape == (4, 1, 28, 28) and shifted.max() == 1 and shifted.min() >= 0
 
 
+def test_confident_fraction_counts_probabilities_at_or_above_the_bar():
+    probs = torch.tensor([[0.9, 0.1] + [0.0] * 8, [0.89, 0.11] + [0.0] * 8, [0.05, 0.95] + [0.0] * 8, [0.5, 0.5] + [0.0] * 8])
+    assert evaluate.CONFIDENT == 0.9
+    assert evaluate.confident_fraction(probs) == pytest.approx(0.5)  # 0.9 and 0.95 count, 0.89 and 0.5 do not
+    assert evaluate.confident_fraction(probs, 0.5) == 1.0
+    assert evaluate.unconditional_metrics(probs, torch.randn(4, 3))["confident_fraction"] == pytest.approx(0.5)
+
+
 def test_metrics_frame_columns():
     row = {"model": "ddpm/time_cond", "edition": "ddpm", "epoch": 1, "guidance": None, "num_samples": 10, "frac_3": 1.0}
     frame = evaluate.metrics_frame([row])
     assert list(frame.columns) == evaluate.COLUMNS
-    assert list(frame.columns[:10]) == ["model", "edition", "epoch", "guidance", "num_samples", "accuracy", "mean_confidence", "diversity", "class_entropy_bits", "frechet_distance"]
+    assert list(frame.columns[:11]) == ["model", "edition", "epoch", "guidance", "num_samples", "accuracy", "mean_confidence", "confident_fraction", "diversity", "class_entropy_bits", "frechet_distance"]
     assert [f"acc_{k}" for k in range(10)] + [f"frac_{k}" for k in range(10)] == list(frame.columns[-20:])
     assert pd.isna(frame.accuracy.iloc[0]) and frame.frac_3.iloc[0] == 1.0
 
