@@ -59,7 +59,7 @@ def readings_beside(frame) -> dict:
     return out
 
 
-QUALITY_COLUMNS = {"epoch": "epoch", "guidance": "γ", "num_samples": "samples", "accuracy": "accuracy", "mean_confidence": "mean confidence", "diversity": "diversity", "class_entropy_bits": "class entropy (bits)", "frechet_distance": "Frechet distance"}
+QUALITY_COLUMNS = {"epoch": "epoch", "guidance": "γ", "num_samples": "samples", "accuracy": "accuracy", "mean_confidence": "mean confidence", "confident_fraction": "read with p ≥ 0.9", "diversity": "diversity", "class_entropy_bits": "class entropy (bits)", "frechet_distance": "Frechet distance"}
 
 
 def quality_table(frame):
@@ -106,7 +106,7 @@ def glance():
             row[f"test MSE at σ = {ss['sigma']:g} (epoch {last})"] = float(tm.mse.iloc[0])
         if "/" in model:
             q = final_quality(model)
-            row.update({"scored after epoch": int(q.epoch), "γ": q.guidance, "classifier accuracy": q.accuracy, "class entropy (bits)": q.class_entropy_bits, "Frechet distance": q.frechet_distance, "samples scored": int(q.num_samples)})
+            row.update({"scored after epoch": int(q.epoch), "γ": q.guidance, "classifier accuracy": q.accuracy, "read with p ≥ 0.9": q.confident_fraction, "class entropy (bits)": q.class_entropy_bits, "Frechet distance": q.frechet_distance, "samples scored": int(q.num_samples)})
         rows.append(row)
     clf = pd.read_csv(Path("results/evaluation/classifier.csv")).iloc[0].to_dict()
     bench = Path("benchmarks/evaluation/train_classifier.tsv")  # the wall time stays out of results/ (byte-identical reruns)
