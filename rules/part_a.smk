@@ -204,9 +204,10 @@ rule part_a_sample:
         ),
         tensors="results/part_a/samples{cfg}.pt",
     wildcard_constraints:
-        cfg=r"(_cfg\d+(\.\d+)?)?",
+        cfg=r"((_prompts)?_cfg\d+(\.\d+)?)?",  # 1.5 (none), 1.6 and the sweep (_cfgG), the extra prompts at gamma (_prompts_cfgG)
     params:
-        guidance=lambda wc: float(wc.cfg[4:]) if wc.cfg else None,
+        guidance=lambda wc: float(wc.cfg.rsplit("_cfg", 1)[1]) if wc.cfg else None,
+        extra_prompts=lambda wc: wc.cfg.startswith("_prompts"),
         **part_a_params(),
     log:
         "logs/part_a/samples{cfg}.log",
@@ -326,9 +327,10 @@ rule part_a_illusion:
 rule part_a_readings:
     input:
         classifier=CLASSIFIER,
+        samples="results/part_a/samples.pt",
         illusions=[f"results/part_a/{kind}/{i:02d}.pt" for kind, key in (("anagram", "anagrams"), ("hybrid", "hybrids")) for i in range(len(PART_A_SECTION[key]))],
     output:
-        "results/part_a/illusion_readings.csv",
+        "results/part_a/readings.csv",
     params:
         min_test_accuracy=EV["min_test_accuracy"],
         **runtime_params(),

@@ -39,10 +39,12 @@ rule quality_gates:
         ),
         reference=REFERENCE,
         figures=recipes.figure_files(config, PART_A_MODEL),
+        readings=["results/part_a/readings.csv"] if PART_A_MODEL == "mnist" else [],
     output:
         "results/quality_gates.csv",
     params:
         config=config,
+        part_a_model=PART_A_MODEL,
     log:
         "logs/evaluation/quality_gates.log",
     benchmark:

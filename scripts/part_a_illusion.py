@@ -25,13 +25,14 @@ else:
     c1, c2 = ctx.condition(list(prompts)).split(1)
     k, s = ctx.hybrid_blur
     eps_fn = lambda x, t: samplers.hybrid_call(ctx.model, x, t, c1, c2, ctx.uncond, gamma, k, s)  # noqa: E731
-out, _ = samplers.iterative_denoise(eps_fn, x, ctx.timesteps, 0, ctx.abar, generator=generator, threshold=ctx.threshold)
+out, _ = samplers.iterative_denoise(eps_fn, x, ctx.timesteps, 0, ctx.abar, generator=generator, **ctx.sampling)
 ctx.log_calls(f"{kind} {prompts}", len(ctx.timesteps) - 1, 1)
-views = part_a.illusion_views(ctx.display(out), kind, ctx.hybrid_blur, view)
+views = part_a.illusion_views(ctx.display(out), kind, ctx.hybrid_blur, view, ctx.far_sigma)
 if kind == "anagram":
     labels = [f"upright: {prompts[0]!r}", f"{part_a.VIEW_NAMES[view]}: {prompts[1]!r}"]
 else:
-    labels = ["hybrid", f"low-pass ({prompts[0]!r})", f"high-pass + 0.5 ({prompts[1]!r})", "seen from afar"]
+    far = "seen from afar" if ctx.far_sigma is None else f"from afar (blur σ {ctx.far_sigma:g} px)"
+    labels = ["hybrid (up close)", f"low-pass ({prompts[0]!r})", f"high-pass + 0.5 ({prompts[1]!r})", far]
 record = {"image": out, "views": views, "prompts": prompts, "kind": kind, "view": view if kind == "anagram" else None}
 rows, row_labels = [views], []
 if ctx.m.get("upsample"):  # DeepFloyd: stage II with the same views, so the illusion survives at 256 px

@@ -16,7 +16,7 @@ i_start = p.pa["iterative_i_start"]
 t = ctx.timesteps[i_start]
 x_t = samplers.forward(x0, t, ctx.abar, torch.randn(x0.shape, generator=generator))
 eps_fn = ctx.eps_fn(ctx.generic, None)
-final, trace = samplers.iterative_denoise(eps_fn, x_t, ctx.timesteps, i_start, ctx.abar, generator=generator, keep_every=p.pa["keep_every"], threshold=ctx.threshold)
+final, trace = samplers.iterative_denoise(eps_fn, x_t, ctx.timesteps, i_start, ctx.abar, generator=generator, keep_every=p.pa["keep_every"], **ctx.sampling)
 ctx.log_calls("iterative denoising", len(ctx.timesteps) - 1 - i_start, 1)
 one = samplers.one_step(eps_fn, x_t, t, ctx.abar)
 k, s = ctx.blur

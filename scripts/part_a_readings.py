@@ -1,4 +1,4 @@
-"""Rule part_a_readings: the evaluation classifier's reading of every anagram and hybrid view (MNIST model)."""
+"""Rule part_a_readings: the evaluation classifier's reading of the 1.5 samples and of every anagram and hybrid view (MNIST model)."""
 
 import pandas as pd
 import torch
@@ -10,15 +10,17 @@ from fundiff.scriptutil import finish, setup
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 model = evaluate.load_classifier(snakemake.input.classifier, runtime, min_test_accuracy=p.min_test_accuracy)
+samples = torch.load(snakemake.input.samples, map_location="cpu", weights_only=True)["samples"]  # the MNIST model's range is [0, 1]
 records = []
 for path in snakemake.input.illusions:
     rec = torch.load(path, map_location="cpu", weights_only=True)
     rec["index"] = int(path.rsplit("/", 1)[1].split(".")[0])
     records.append(rec)
-rows = evaluate.illusion_readings(model, records, runtime)
-frame = pd.DataFrame(rows)
+frame = pd.DataFrame(evaluate.part_a_readings(model, samples, records, runtime))
 hits = frame[frame.hit != ""]
-evaluate.log.info("illusion views read as intended: %d of %d", int(hits.hit.astype(bool).sum()), len(hits))
+read = frame[frame.kind == "sample"]
+evaluate.log.info("1.5 samples read with p >= %g: %d of %d; illusion views read as intended: %d of %d", evaluate.CONFIDENT,
+                  int((read.p_predicted >= evaluate.CONFIDENT).sum()), len(read), int(hits.hit.astype(bool).sum()), len(hits))
 with atomic_path(snakemake.output[0]) as tmp:
     frame.to_csv(tmp, index=False, float_format="%.4f")
 finish()

@@ -1,4 +1,5 @@
-"""Rule part_a_sample: sampling from pure noise (1.5, no guidance) or with CFG at gamma (1.6)."""
+"""Rule part_a_sample: sampling from pure noise (1.5, no guidance) or with CFG at gamma (1.6: on DeepFloyd
+num_samples images of the generic prompt; the configured sample_prompts form an extra figure)."""
 
 import torch
 
@@ -10,13 +11,16 @@ p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 ctx = part_a.open_context(p.model, snakemake.input, p, runtime)
 generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_a/samples"))  # same noise for every gamma
+generic = [ctx.m.get("generic_prompt", "")] * p.pa["num_samples"]
 if p.guidance is None:  # 1.5: the generic prompt, no guidance
-    prompts = [ctx.m.get("generic_prompt", "")] * p.pa["num_samples"]
-else:  # 1.6: each configured prompt with classifier-free guidance
+    prompts = generic
+elif p.extra_prompts or p.model == "mnist":  # an extra on DeepFloyd; on MNIST 1.6 itself (its generic prompt "" is the unconditional one, which CFG leaves unguided)
     prompts = list(ctx.m["sample_prompts"])
+else:  # 1.6 on DeepFloyd: num_samples images of "a high quality photo" with CFG (course)
+    prompts = generic
 cond = ctx.condition(prompts)
 x = ctx.noise(len(prompts), generator)
-out, _ = samplers.iterative_denoise(ctx.eps_fn(cond, p.guidance), x, ctx.timesteps, 0, ctx.abar, generator=generator, threshold=ctx.threshold)
+out, _ = samplers.iterative_denoise(ctx.eps_fn(cond, p.guidance), x, ctx.timesteps, 0, ctx.abar, generator=generator, **ctx.sampling)
 ctx.log_calls("sampling", len(ctx.timesteps) - 1, len(prompts))
 record = {"samples": out, "prompts": prompts, "guidance": p.guidance}
 rows, row_labels = [ctx.display(out)], ["64 px (stage I)" if p.model != "mnist" else "28 px"]

@@ -18,7 +18,7 @@ eps_fn = ctx.eps_fn(ctx.condition([prompt]), p.pa["cfg_scale"])
 results = []
 for i_start in p.pa["sdedit_i_starts"]:
     generator = torch.Generator().manual_seed(train.stream_seed(p.seed, f"part_a/sdedit/{name}/{prompt}/{i_start}"))
-    out, _ = samplers.sdedit(eps_fn, x0, ctx.timesteps, i_start, ctx.abar, generator, threshold=ctx.threshold)
+    out, _ = samplers.sdedit(eps_fn, x0, ctx.timesteps, i_start, ctx.abar, generator, **ctx.sampling)
     results.append(out)
 ctx.log_calls(f"SDEdit of {name}", sum(len(ctx.timesteps) - 1 - i for i in p.pa["sdedit_i_starts"]), len(results))
 labels = [f"i_start={i}\n(t={ctx.timesteps[i]})" for i in p.pa["sdedit_i_starts"]] + ["original"]

@@ -29,20 +29,37 @@ def csv_table(path, **kw):
     return html_table(pd.read_csv(path), **kw)
 
 
-def illusion_verdicts(path) -> dict:
+def illusion_verdicts(frame) -> dict:
     """Per illusion kind: how many were read as intended in every view the classifier judged
-    (anagrams: both orientations; hybrids: low-pass and high-pass), and which views missed."""
-    frame = pd.read_csv(path)
-    judged = frame[frame["intended"].notna()]
+    (anagrams: both orientations; hybrids: up close and from afar), and which views missed."""
+    judged = frame[frame["kind"].isin(["anagram", "hybrid"]) & frame["intended"].notna()]
     out = {}
     for kind, rows in judged.groupby("kind"):
-        per = rows.groupby("index")["hit"].all()
-        missed = [f"{int(r['index'])} {r['view']} (read {int(r['predicted'])})" for _, r in rows[~rows["hit"].astype(bool)].iterrows()]
-        out[kind] = {"ok": int(per.sum()), "total": int(per.shape[0]), "views_ok": int(rows["hit"].astype(bool).sum()), "views": int(rows.shape[0]), "missed": missed}
+        hit = rows["hit"].astype(str).eq("True")
+        per = hit.groupby(rows["index"]).all()
+        missed = [f"{int(r['index'])} {r['view']} (read {int(r['predicted'])})" for _, r in rows[~hit].iterrows()]
+        out[kind] = {"ok": int(per.sum()), "total": int(per.shape[0]), "views_ok": int(hit.sum()), "views": int(rows.shape[0]), "missed": missed}
     return out
 
 
-QUALITY_COLUMNS = {"epoch": "epoch", "guidance": "γ", "num_samples": "samples", "accuracy": "accuracy", "mean_confidence": "mean confidence", "diversity": "diversity", "class_entropy_bits": "class entropy (bits)", "frechet_distance": "Frechet distance"}
+def readings_beside(frame) -> dict:
+    """What the classifier reads, in words, per figure: "sample" (1.5) and "anagram/00", "hybrid/01", ..."""
+    out = {}
+    for (kind, index), rows in frame.groupby(["kind", "index"], sort=False):
+        words = []
+        for _, r in rows.iterrows():
+            seen = f"{int(r['predicted'])} (p {r['p_predicted']:.2f})"
+            if pd.isna(r["intended"]) or r["intended"] == "":
+                words.append(seen)
+            else:
+                mark = "as intended" if str(r["hit"]) == "True" else f"intended {int(r['intended'])}, p {r['p_intended']:.2f}"
+                words.append(f"{r['view']}: {seen}, {mark}")
+        key = "sample" if kind == "sample" else f"{kind}/{int(index):02d}"
+        out.setdefault(key, []).extend(words)
+    return out
+
+
+QUALITY_COLUMNS = {"epoch": "epoch", "guidance": "γ", "num_samples": "samples", "accuracy": "accuracy", "mean_confidence": "mean confidence", "confident_fraction": "read with p ≥ 0.9", "diversity": "diversity", "class_entropy_bits": "class entropy (bits)", "frechet_distance": "Frechet distance"}
 
 
 def quality_table(frame):
@@ -89,7 +106,7 @@ def glance():
             row[f"test MSE at σ = {ss['sigma']:g} (epoch {last})"] = float(tm.mse.iloc[0])
         if "/" in model:
             q = final_quality(model)
-            row.update({"scored after epoch": int(q.epoch), "γ": q.guidance, "classifier accuracy": q.accuracy, "class entropy (bits)": q.class_entropy_bits, "Frechet distance": q.frechet_distance, "samples scored": int(q.num_samples)})
+            row.update({"scored after epoch": int(q.epoch), "γ": q.guidance, "classifier accuracy": q.accuracy, "read with p ≥ 0.9": q.confident_fraction, "class entropy (bits)": q.class_entropy_bits, "Frechet distance": q.frechet_distance, "samples scored": int(q.num_samples)})
         rows.append(row)
     clf = pd.read_csv(Path("results/evaluation/classifier.csv")).iloc[0].to_dict()
     bench = Path("benchmarks/evaluation/train_classifier.tsv")  # the wall time stays out of results/ (byte-identical reruns)
@@ -112,7 +129,8 @@ def quality_gates(path):
     from fundiff import gates
 
     frame = pd.read_csv(path)
-    shown = frame.assign(value=[f"{v:.4g}" for v in frame.value], bar=["" if pd.isna(b) else f"{o} {b:.4g}" for o, b in zip(frame.op, frame.bar)])
+    shown = frame.assign(value=[f"{v:.4g}" for v in frame.value], real=["" if pd.isna(v) else f"{v:.4g}" for v in frame.real],
+                         bar=["" if pd.isna(b) else f"{o} {b:.4g}" for o, b in zip(frame.op, frame.bar)])
     rows = [
         {**r, "css": {"PASS": "pass", "FAIL": "fail"}.get(r["status"], "reported")}
         for r in shown.drop(columns=["op"]).fillna("").to_dict("records")
@@ -181,9 +199,24 @@ part_a = {
     "anagram_view": pam["anagram_view"],  # the schema fills in "flip"
     "hybrids": [(e, asset(ra / "hybrid" / f"{i:02d}.png")) for i, e in enumerate(pam["hybrids"])],
     "weights": weights_used(snakemake.input.deepfloyd),
-    "readings": csv_table(ra / "illusion_readings.csv") if "results/part_a/illusion_readings.csv" in snakemake.input.figures else None,
-    "verdicts": illusion_verdicts(ra / "illusion_readings.csv") if "results/part_a/illusion_readings.csv" in snakemake.input.figures else None,
+    "readings": None,
+    "verdicts": None,
+    "read": {},
+    "hybrid_blur": None,
+    "variance": pam.get("sample_variance", "beta"),
+    "sample_prompts": list(pam["sample_prompts"]),
+    "far_sigma": pam.get("hybrid_far_sigma") if is_mnist else None,
+    "extra_prompts": [] if is_mnist else list(pam["sample_prompts"]),
+    "extra": None if is_mnist else asset(ra / f"samples_prompts_cfg{recipes.fmt_gamma(pa['cfg_scale'])}.png"),
 }
+if "results/part_a/readings.csv" in snakemake.input.figures:
+    readings = pd.read_csv(ra / "readings.csv")
+    part_a.update(readings=html_table(readings), verdicts=illusion_verdicts(readings), read=readings_beside(readings))
+if is_mnist:
+    from fundiff.part_a import scale_kernel
+
+    split = pam.get("hybrid_blur")
+    part_a["hybrid_blur"] = (split["kernel_size"], split["sigma"]) if split else scale_kernel(pa["hybrid_blur"]["kernel_size"], pa["hybrid_blur"]["sigma"])
 context = {
     "cfg": config,
     "fmt_gamma": recipes.fmt_gamma,

@@ -145,11 +145,19 @@ def test_metric_helpers():
     assert shifted.shape == (4, 1, 28, 28) and shifted.max() == 1 and shifted.min() >= 0
 
 
+def test_confident_fraction_counts_probabilities_at_or_above_the_bar():
+    probs = torch.tensor([[0.9, 0.1] + [0.0] * 8, [0.89, 0.11] + [0.0] * 8, [0.05, 0.95] + [0.0] * 8, [0.5, 0.5] + [0.0] * 8])
+    assert evaluate.CONFIDENT == 0.9
+    assert evaluate.confident_fraction(probs) == pytest.approx(0.5)  # 0.9 and 0.95 count, 0.89 and 0.5 do not
+    assert evaluate.confident_fraction(probs, 0.5) == 1.0
+    assert evaluate.unconditional_metrics(probs, torch.randn(4, 3))["confident_fraction"] == pytest.approx(0.5)
+
+
 def test_metrics_frame_columns():
     row = {"model": "ddpm/time_cond", "edition": "ddpm", "epoch": 1, "guidance": None, "num_samples": 10, "frac_3": 1.0}
     frame = evaluate.metrics_frame([row])
     assert list(frame.columns) == evaluate.COLUMNS
-    assert list(frame.columns[:10]) == ["model", "edition", "epoch", "guidance", "num_samples", "accuracy", "mean_confidence", "diversity", "class_entropy_bits", "frechet_distance"]
+    assert list(frame.columns[:11]) == ["model", "edition", "epoch", "guidance", "num_samples", "accuracy", "mean_confidence", "confident_fraction", "diversity", "class_entropy_bits", "frechet_distance"]
     assert [f"acc_{k}" for k in range(10)] + [f"frac_{k}" for k in range(10)] == list(frame.columns[-20:])
     assert pd.isna(frame.accuracy.iloc[0]) and frame.frac_3.iloc[0] == 1.0
 
@@ -282,3 +290,85 @@ def test_reference_row_is_class_balanced(classifier, mnist):
     assert row["num_samples"] == 100 and row["fd_reference_images"] == 1000
     assert [row[f"frac_{k}"] for k in range(10)] == pytest.approx([0.1] * 10, abs=0.03)  # predicted digits of 10 real ones each
     assert row["accuracy"] >= 0.95 and all(row[f"acc_{k}"] >= 0.7 for k in range(10))
+
+
+def test_gates_pass_real_digits_and_fail_noise_and_blurred_blobs(classifier, mnist):
+    """The sample-quality gates on sets the classifier actually reads, 100 images each against
+    the reference of 100 real digits: real test digits pass every bar; digits blurred a little
+    (sigma 1 px) and two digits averaged into one (scribbles that still score a mean confidence
+    above the old 0.7 bar) fail the confident fraction and the Frechet ratio; blobs (sigma 2 px)
+    and uniform noise, which this classifier reads confidently as one digit (a CNN is sure of
+    things it never saw), fail the Frechet ratio, the class entropy and the accuracy: no one bar
+    catches everything, the set of them does."""
+    from fundiff import gates
+    from fundiff.samplers import gaussian_lowpass
+
+    model, _ = classifier
+    tx, ty = mnist["test"]
+    ref = pd.Series(evaluate.reference_row(model, tx, ty, 100, seed=0, runtime=RUNTIME))
+    assert ref.num_samples == 100 and ref.confident_fraction >= 0.9
+    perm = torch.randperm(10_000, generator=torch.Generator().manual_seed(0))  # reference_row's split: first half scored, second the Frechet reference
+    stats = evaluate.image_stats(model, tx[perm[5000:]], RUNTIME)
+    others = perm[:5000][-100:]  # 100 digits of the first half that the reference did not score
+    x, y = tx[others], ty[others]
+    sets = {
+        "real": x,
+        "blurred": gaussian_lowpass(x, 7, 1.0),
+        "averaged": (x + x.roll(1, 0)) / 2,
+        "blobs": gaussian_lowpass(x, 13, 2.0),
+        "noise": torch.rand(100, 1, 28, 28, generator=torch.Generator().manual_seed(3)),
+    }
+    value, status = {}, {}
+    for name, images in sets.items():
+        for conditional in (False, True):
+            q = pd.Series(evaluate.sample_metrics(model, images, y if conditional else None, stats, RUNTIME))
+            for r in gates.sample_rows("m", "s", q, ref, {}, conditional):
+                value[name, conditional, r["gate"]], status[name, conditional, r["gate"]] = r["value"], r["status"]
+    sure, ratio = "read with p >= 0.9", "Frechet distance / real digits'"
+    for conditional in (False, True):
+        assert {v for (n, c, _), v in status.items() if n == "real" and c == conditional} == {"PASS", "reported"}
+        assert value["real", conditional, sure] >= 0.9 and value["real", conditional, ratio] < 2.5
+        for name in ("blurred", "averaged"):
+            assert value[name, conditional, sure] < 0.7 and status[name, conditional, sure] == "FAIL"
+            assert value[name, False, ratio] > 5 and status[name, False, ratio] == "FAIL"
+    assert value["averaged", False, "mean confidence"] > 0.7  # the old bar would have passed these
+    for name in ("blobs", "noise"):
+        assert value[name, False, ratio] > 20 and status[name, False, ratio] == "FAIL"
+        assert value[name, False, "class entropy (bits)"] < 1 and status[name, False, "class entropy (bits)"] == "FAIL"
+        assert value[name, True, "accuracy"] < 0.3 and status[name, True, "accuracy"] == "FAIL"
+
+
+def test_hybrids_are_read_as_perceived(classifier, mnist):
+    """A hybrid is read as a viewer sees it: up close the hybrid itself (intended: its high
+    digit), from afar the hybrid blurred by hybrid_far_sigma (its low digit); its low- and
+    high-pass components, which nobody sees alone, are not read. Records carry their views as
+    part_a.illusion_views made them; here real digits stand in for the views so that the
+    readings are known: a 3 up close, a 5 from afar, 8s as the components."""
+    from fundiff import gates, part_a
+    from fundiff.samplers import gaussian_lowpass
+
+    model, _ = classifier
+    tx, ty = mnist["test"]
+    first = {k: int((ty == k).nonzero()[0]) for k in (3, 5, 8)}
+    digit = {k: tx[i : i + 1] for k, i in first.items()}
+    # what illusion_views shows and the readings take: the image itself, and its blur at far_sigma
+    image = digit[3]
+    views = part_a.illusion_views(image, "hybrid", (7, 1.5), far_sigma=2.0)
+    assert torch.equal(views[part_a.HYBRID_CLOSE], image[0])
+    torch.testing.assert_close(views[part_a.HYBRID_FAR], gaussian_lowpass(image, part_a.far_kernel(2.0), 2.0)[0])
+    assert part_a.far_kernel(2.0) == 13 and part_a.far_kernel(0.875) == 7
+    torch.testing.assert_close(views[1] + views[2] - 0.5, image[0])  # low + high = the hybrid
+
+    stand_in = torch.cat([digit[3], digit[8], digit[8], digit[5]])  # close, low-pass, high-pass, far
+    records = [
+        {"kind": "hybrid", "index": 0, "views": stand_in, "prompts": ("a 5", "a 3"), "view": None},  # low 5, high 3: works
+        {"kind": "hybrid", "index": 1, "views": stand_in, "prompts": ("a 3", "a 5"), "view": None},  # the pair swapped: fails both views
+    ]
+    rows = pd.DataFrame(evaluate.part_a_readings(model, None, records, RUNTIME))
+    assert rows.view.tolist() == ["up close", "from afar"] * 2 and rows.intended.tolist() == [3, 5, 5, 3]
+    assert rows.predicted.tolist() == [3, 5, 3, 5] and 8 not in rows.predicted.tolist()
+    assert rows.hit.tolist() == [True, True, False, False]
+    assert (rows.p_predicted > 0.8).all() and (rows.p_intended[2:] < 0.1).all()
+    # the gate counts a hybrid that works both ways
+    gate = gates.part_a_rows(rows, gates.DEFAULTS, 0.97)
+    assert len(gate) == 1 and gate[0]["value"] == 0.5 and gate[0]["status"] == "FAIL" and gate[0]["note"] == "1 of 2; 0:yes 1:no"

@@ -54,6 +54,29 @@ def test_step_matches_course_formula_fixed_variance():
     np.testing.assert_allclose(_np(x0_hat), x0, atol=1e-4)
 
 
+@pytest.mark.parametrize("variance", ["beta", "posterior"])
+def test_fixed_variance_is_part_bs_strided_step(variance):
+    """Part A's step on the MNIST model's schedule equals Part B's ddpm_step with the same strided
+    t -> t' and the same `variance` (one formula, ddpm.step_variance), and the two choices differ
+    by the factor (1 - abar_t') / (1 - abar_t) on the noise."""
+    from fundiff import ddpm
+
+    sched = ddpm.make_schedule(300)
+    g = torch.Generator().manual_seed(2)
+    x_t, eps, z = (torch.randn(2, 1, 28, 28, generator=g) for _ in range(3))
+    for t, tp in [(297, 288), (27, 18), (18, 9)]:
+        got, _ = samplers.step(x_t, t, tp, eps, None, sched.alphas_cumprod, noise=z, variance=variance)
+        want, _ = ddpm.ddpm_step(x_t, t, eps, sched, noise=z, t_prev=tp, variance=variance)
+        np.testing.assert_allclose(_np(got), _np(want), atol=1e-5)
+        a_t, a_p = sched.alphas_cumprod[t].item(), sched.alphas_cumprod[tp].item()
+        beta = 1 - a_t / a_p
+        mean, _ = samplers.step(x_t, t, tp, eps, None, sched.alphas_cumprod, noise=torch.zeros_like(z))
+        std = ((got - mean) / z).mean().item()
+        assert std == pytest.approx(np.sqrt(beta if variance == "beta" else (1 - a_p) / (1 - a_t) * beta), rel=1e-4)
+    with pytest.raises(ValueError, match="variance must be one of"):
+        samplers.step(x_t, 27, 18, eps, None, sched.alphas_cumprod, noise=z, variance="small")
+
+
 def test_step_lands_on_clean_estimate_at_abar_one():
     abar = torch.cat([torch.ones(1), _abar(300)])  # Part B layout: abar_0 = 1
     x_t, eps = torch.randn(1, 1, 4, 4), torch.randn(1, 1, 4, 4)

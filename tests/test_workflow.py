@@ -220,9 +220,12 @@ def test_smoke_run_end_to_end(smoke_dir):
         assert (tmp_path / rel).is_file() and (tmp_path / rel).stat().st_size > 0, rel
     import torch
 
-    record = torch.load(tmp_path / "results/part_a/samples_cfg7.pt", weights_only=True)
-    n = len(cfg["part_a"]["deepfloyd"]["sample_prompts"])
+    record = torch.load(tmp_path / "results/part_a/samples_cfg7.pt", weights_only=True)  # 1.6: num_samples of the generic prompt (course)
+    n = cfg["part_a"]["num_samples"]
     assert record["samples"].shape == (n, 3, 64, 64) and record["upsampled"].shape == (n, 3, 256, 256)
+    assert record["prompts"] == [cfg["part_a"]["deepfloyd"]["generic_prompt"]] * n
+    extra = torch.load(tmp_path / "results/part_a/samples_prompts_cfg7.pt", weights_only=True)  # the other prompts: an extra figure
+    assert extra["prompts"] == cfg["part_a"]["deepfloyd"]["sample_prompts"]
     for log in ["samples_cfg7.log", "anagram/00.log", "hybrid/00.log", "inpaint/00.log"]:
         text = (tmp_path / "logs/part_a" / log).read_text()
         assert "(1.00 calls per step;" in text, log
@@ -252,7 +255,12 @@ def test_smoke_run_end_to_end(smoke_dir):
     table = pd.read_csv(tmp_path / "results/quality_gates.csv")
     assert list(table.columns) == gates.COLUMNS and set(table.status) <= {"PASS", "FAIL", "reported"}
     gens = recipes.generative_models(cfg)
-    assert len(table) == 1 + 3 * len(gens) + 1  # test MSE; per model accuracy or entropy + confidence, FD; figures
+    # test MSE; per time model confident fraction, Frechet ratio, entropy, confidence; per class model accuracy, confident
+    # fraction, worst digit, Frechet ratio; figures (Part A runs on the tiny models: no Part A gates)
+    assert len(table) == 1 + 4 * len(gens) + 1 and set(table.model) == {"single_step", "all", *gens}
+    ref = pd.read_csv(tmp_path / "results/evaluation/reference_metrics.csv").iloc[0]
+    sure = table[table.gate == "read with p >= 0.9"]
+    assert (sure.real == ref.confident_fraction).all() and 0 <= ref.confident_fraction <= 1
     mse = table[table.gate == "test MSE"].iloc[0]
     tm = pd.read_csv(tmp_path / f"results/part_b/single_step/epoch_{max(cfg['part_b']['single_step']['show_epochs']):03d}/test_metrics.csv")
     assert mse.value == pytest.approx(tm[(tm.image == "denoised") & (tm.sigma == 0.5)].mse.iloc[0]) and mse.bar == 0.010
@@ -350,15 +358,19 @@ def test_part_a_on_the_mnist_model(smoke_dir, tmp_path):
 
     record = torch.load(work / "results/part_a/samples_cfg7.pt", weights_only=True)
     assert record["samples"].shape == (len(cfg["part_a"]["mnist"]["sample_prompts"]), 1, 28, 28) and "upsampled" not in record
-    # the evaluation classifier's reading of every illusion view
-    readings = pd.read_csv(work / "results/part_a/illusion_readings.csv")
+    # the evaluation classifier's reading of the 1.5 samples and every illusion view
+    readings = pd.read_csv(work / "results/part_a/readings.csv")
     m = cfg["part_a"]["mnist"]
-    assert len(readings) == 2 * len(m["anagrams"]) + 3 * len(m["hybrids"])
+    assert len(readings) == cfg["part_a"]["num_samples"] + 2 * len(m["anagrams"]) + 2 * len(m["hybrids"])
+    hybrid = readings[readings.kind == "hybrid"]
+    assert hybrid.view.tolist()[:2] == ["up close", "from afar"] and hybrid.intended.tolist()[:2] == [1, 0]  # high digit close, low afar
     anagram = readings[readings.kind == "anagram"]
     assert m["anagram_view"] == "rotate"  # smoke.yaml's MNIST section: the half turn
     assert anagram.view.tolist()[:2] == ["upright", "rotated 180°"] and anagram.intended.tolist()[:2] == [6, 9]
     assert ((readings.p_predicted > 0) & (readings.p_predicted <= 1)).all()
     html = (work / "results/report/index.html").read_text()
-    assert "What the evaluation classifier reads in the illusions" in html
+    assert "What the evaluation classifier reads in the 1.5 samples and the illusions" in html
+    gates_table = pd.read_csv(work / "results/quality_gates.csv")
+    assert {"1.5 samples read with p >= 0.9", "hybrids seen as intended both ways", "anagrams read as intended both ways"} <= set(gates_table.gate)
     assert "Model used for Part A: the class-conditioned MNIST DDPM" in html
     assert "tiny, randomly initialised" not in html

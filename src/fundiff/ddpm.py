@@ -67,6 +67,16 @@ def predict_x0(x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, schedule: 
 VARIANCES = ("beta", "posterior")
 
 
+def step_variance(beta_t: float, abar_t: float, abar_prev: float, variance: str = "beta") -> float:
+    """sigma_t^2 of a step t -> t' with beta_t = 1 - abar_t / abar_t' (strided) or the schedule's:
+    "beta" = beta_t (the course; diffusers' fixed_large) or "posterior" = (1 - abar_t')/(1 - abar_t) beta_t,
+    the variance of q(x_t' | x_t, x_0) (diffusers' fixed_small). Part A's sampler (samplers.step)
+    uses the same formula for models without a learned variance."""
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {VARIANCES}, got {variance!r}")
+    return beta_t if variance == "beta" else (1.0 - abar_prev) / (1.0 - abar_t) * beta_t
+
+
 def cfg_combine(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, guidance: float) -> torch.Tensor:
     """eps = eps_uncond + gamma (eps_cond - eps_uncond)."""
     return eps_uncond + guidance * (eps_cond - eps_uncond)
@@ -128,7 +138,7 @@ def ddpm_step(
         return x0_hat, x0_hat
     if noise is None:
         noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
-    var = beta_t if variance == "beta" else (1.0 - abar_prev) / (1.0 - abar_t) * beta_t
+    var = step_variance(beta_t, abar_t, abar_prev, variance)
     return mean + var**0.5 * noise, x0_hat
 
 

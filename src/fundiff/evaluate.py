@@ -5,7 +5,9 @@ in [0, 1] and exposes its penultimate layer through `features(x)`. Every metric 
 through it:
 
     class-conditioned samples   accuracy against the intended label, overall and per class
-    every sample set            mean confidence of the predicted class; within-class diversity;
+    every sample set            mean confidence of the predicted class; the confident fraction (the
+                                share of samples whose predicted class has probability >= 0.9,
+                                CONFIDENT: read as a digit without doubt); within-class diversity;
                                 histogram of the predicted classes and its entropy in bits (at
                                 most log2(10) = 3.32, when every digit is predicted equally often);
                                 Frechet distance to the MNIST test split in the classifier's
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 NUM_CLASSES = 10
 MAX_ENTROPY_BITS = math.log2(NUM_CLASSES)
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+CONFIDENT = 0.9  # a sample "reads as a digit" when its predicted class has at least this probability
 
 
 class AccuracyFloorError(RuntimeError):
@@ -281,6 +284,11 @@ def entropy_bits(fractions: np.ndarray) -> float:
     return float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: a single class gives 0.0, not -0.0
 
 
+def confident_fraction(probs: torch.Tensor, threshold: float = CONFIDENT) -> float:
+    """The share of images whose predicted class has probability >= `threshold`."""
+    return (probs.max(1).values >= threshold).double().mean().item()
+
+
 def conditional_metrics(probs: torch.Tensor, features: torch.Tensor, labels: torch.Tensor) -> dict:
     """Accuracy against the intended labels (overall and per class), confidence, diversity."""
     labels = labels.cpu().long()
@@ -302,6 +310,7 @@ def unconditional_metrics(probs: torch.Tensor, features: torch.Tensor) -> dict:
     hist = class_histogram(probs)
     out = {
         "mean_confidence": probs.max(1).values.double().mean().item(),
+        "confident_fraction": confident_fraction(probs),
         "diversity": diversity(features, probs.argmax(1)),
         "class_entropy_bits": entropy_bits(hist),
     }
@@ -344,7 +353,7 @@ def frechet_distance(model: MnistClassifier, real: torch.Tensor, fake: torch.Ten
 
 
 COLUMNS = (
-    ["model", "edition", "epoch", "guidance", "num_samples", "accuracy", "mean_confidence", "diversity", "class_entropy_bits", "frechet_distance", "fd_reference_images"]
+    ["model", "edition", "epoch", "guidance", "num_samples", "accuracy", "mean_confidence", "confident_fraction", "diversity", "class_entropy_bits", "frechet_distance", "fd_reference_images"]
     + [f"acc_{k}" for k in range(NUM_CLASSES)]
     + [f"frac_{k}" for k in range(NUM_CLASSES)]
 )
@@ -393,32 +402,43 @@ def reference_row(model: MnistClassifier, images: torch.Tensor, labels: torch.Te
     return row
 
 
-def illusion_readings(model: MnistClassifier, records: list[dict], runtime: Runtime | None = None) -> list[dict]:
-    """The classifier's reading of each view of Part A's anagrams and hybrids on the MNIST model.
+def part_a_readings(model: MnistClassifier, samples: torch.Tensor | None, records: list[dict], runtime: Runtime | None = None) -> list[dict]:
+    """The classifier's reading of Part A on the MNIST model: the 1.5 samples and every anagram
+    and hybrid view. One row per image read.
 
-    `records` are the saved illusions ({"kind", "index", "views" [V, 1, 28, 28] in [0, 1],
-    "prompts", "view"}); the views read are, for an anagram, upright (intended: prompt 1) and
-    flipped or rotated 180 degrees (prompt 2, the record's "view"); for a hybrid, the image itself (no single intended digit), its low-pass
-    (prompt 1) and its high-pass + 0.5 (prompt 2). One row per view.
+    `samples` are the 1.5 samples from noise without a prompt ([N, 1, 28, 28] in [0, 1]; None:
+    none read); each is read for whichever digit it shows (no intended class). `records` are the
+    saved illusions ({"kind", "index", "views" from part_a.illusion_views, "prompts", "view"}):
+    an anagram is read upright (intended: prompt 1) and in its second view, flipped or turned
+    half round (prompt 2, the record's "view"); a hybrid as it is perceived (part_a.illusion_views):
+    up close, the hybrid itself at full resolution (intended: its high-frequency digit, prompt 2),
+    and from afar, the hybrid blurred as a distant eye sees it (its low-frequency digit, prompt 1).
     """
-    from .part_a import VIEW_NAMES
+    from .part_a import HYBRID_CLOSE, HYBRID_FAR, VIEW_NAMES
     from .recipes import prompt_to_class
 
     rows = []
+
+    def add(kind, index, name, prompt, pr):
+        target = prompt_to_class(prompt) if prompt else None
+        predicted = int(pr.argmax())
+        rows.append({
+            "kind": kind, "index": index, "view": name, "prompt": prompt or "",
+            "intended": "" if target is None else target, "predicted": predicted,
+            "p_predicted": float(pr[predicted]), "p_intended": float("nan") if target is None else float(pr[target]),
+            "hit": "" if target is None else bool(predicted == target),
+        })
+
+    if samples is not None:
+        for i, pr in enumerate(classify(model, samples, runtime)["probs"]):
+            add("sample", i, "sample", "", pr)
     for rec in records:
         p1, p2 = rec["prompts"]
         if rec["kind"] == "anagram":
             views = [("upright", 0, p1), (VIEW_NAMES[rec.get("view") or "flip"], 1, p2)]
         else:
-            views = [("hybrid", 0, None), ("low-pass", 1, p1), ("high-pass", 2, p2)]
+            views = [("up close", HYBRID_CLOSE, p2), ("from afar", HYBRID_FAR, p1)]
         probs = classify(model, rec["views"][[i for _, i, _ in views]], runtime)["probs"]
         for (name, _, prompt), pr in zip(views, probs):
-            target = prompt_to_class(prompt) if prompt is not None else None
-            predicted = int(pr.argmax())
-            rows.append({
-                "kind": rec["kind"], "index": rec["index"], "view": name, "prompt": prompt or "",
-                "intended": "" if target is None else target, "predicted": predicted,
-                "p_predicted": float(pr[predicted]), "p_intended": float("nan") if target is None else float(pr[target]),
-                "hit": "" if target is None else bool(predicted == target),
-            })
+            add(rec["kind"], rec["index"], name, prompt, pr)
     return rows

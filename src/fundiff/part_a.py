@@ -266,6 +266,7 @@ class Context:
     abar: torch.Tensor
     shape: tuple[int, int, int]  # C, H, W of the model's images
     m: dict  # the model's section of part_a (images, prompts, pairs)
+    far_sigma: float | None = None  # a hybrid's view from afar (illusion_views); None: shrunk on white
 
     def condition(self, prompts: list[str]) -> torch.Tensor:
         raise NotImplementedError
@@ -288,6 +289,11 @@ class Context:
         """The inpainting hole of an entry as [1, 1, H, W] (1 = fill): a rectangle or a mask file."""
         size = self.shape[-1]  # both loaders refuse empty and whole-image holes
         return rect_mask(entry["rect"], size=size) if "rect" in entry else load_mask(self._base_dir / entry["mask"], size)
+
+    @property
+    def sampling(self) -> dict:
+        """The options of every sampler call (samplers.iterative_denoise): thresholding of x0_hat and the fixed variance."""
+        return {"threshold": self.threshold, "variance": self.variance}
 
     @property
     def uncond(self) -> torch.Tensor:
@@ -319,8 +325,11 @@ class MnistContext(Context):
         self.abar = self.model.alphas_cumprod
         self.shape = (1, 28, 28)
         self.blur = scale_kernel(pa["blur"]["kernel_size"], pa["blur"]["sigma"])
-        self.hybrid_blur = scale_kernel(pa["hybrid_blur"]["kernel_size"], pa["hybrid_blur"]["sigma"])
+        split = self.m.get("hybrid_blur")  # chosen for 28 px digits; null: part_a.hybrid_blur scaled from 64 px
+        self.hybrid_blur = (split["kernel_size"], split["sigma"]) if split else scale_kernel(pa["hybrid_blur"]["kernel_size"], pa["hybrid_blur"]["sigma"])
+        self.far_sigma = self.m.get("hybrid_far_sigma")
         self.threshold = None  # the MNIST model predicts no variance and was trained on [0, 1]
+        self.variance = self.m.get("sample_variance", "beta")  # its fixed sigma_t^2 (ddpm.step_variance)
         self._test_images = None
         self._data_root = data_root
         self._base_dir = Path(base_dir)
@@ -361,6 +370,7 @@ class DeepFloydContext(Context):
         self.hybrid_blur = (pa["hybrid_blur"]["kernel_size"], pa["hybrid_blur"]["sigma"])
         cfg = self.pipe.scheduler.config
         self.threshold = (cfg.dynamic_thresholding_ratio, cfg.sample_max_value) if pa.get("threshold_x0") else None
+        self.variance = "beta"  # unused: IF predicts its variance (learned range)
         self.embeds = torch.load(embeds_path, map_location="cpu", weights_only=True)
         self._base_dir = Path(base_dir)
         self._stage2 = None
@@ -551,22 +561,39 @@ def load_mask(path: Path, size: int) -> torch.Tensor:
 VIEW_NAMES = {"flip": "flipped", "rotate": "rotated 180°"}  # an anagram's second view, as figures and tables name it
 
 
-def illusion_views(image: torch.Tensor, kind: str, blur: tuple[int, float], view: str = "flip") -> torch.Tensor:
+HYBRID_CLOSE, HYBRID_FAR = 0, 3  # the hybrid's views (illusion_views) as perceived: up close and from afar
+
+
+def far_kernel(sigma: float) -> int:
+    """The odd Gaussian kernel of a far view: 3 sigma either side."""
+    return 2 * int(round(3 * sigma)) + 1
+
+
+def illusion_views(image: torch.Tensor, kind: str, blur: tuple[int, float], view: str = "flip", far_sigma: float | None = None) -> torch.Tensor:
     """What a figure shows of an illusion ([1, C, H, W] in [0, 1]): an anagram upright and in its
-    second view (`view`: upside down, or turned half round); a hybrid, its low-pass, its
-    high-pass + 0.5, and the image shrunk to a quarter of its width on white (what a distant
-    viewer sees)."""
+    second view (`view`: upside down, or turned half round); a hybrid, its low-pass (`blur`),
+    its high-pass + 0.5, and the image seen from afar (HYBRID_FAR).
+
+    A hybrid is perceived as its high-frequency content up close and as its low-frequency
+    content from afar. Up close is the hybrid itself at full resolution (HYBRID_CLOSE). From
+    afar, with `far_sigma`, is the hybrid blurred by a Gaussian of that sigma (in pixels of the
+    image: the detail a distant eye no longer resolves), what the MNIST model's readings read;
+    without it (DeepFloyd's figures) the image shrunk to a quarter of its width on white.
+    """
     from .samplers import ANAGRAM_VIEWS, blur as lowpass
 
     if kind == "anagram":
         return torch.cat([image, ANAGRAM_VIEWS[view](image)])
     size = image.shape[-1]
     low = lowpass(image, *blur)
-    small = torch.nn.functional.interpolate(image, size=size // 4, mode="area")
-    before = (size - size // 4) // 2
-    after = size - size // 4 - before
-    small = torch.nn.functional.pad(small, [before, after, before, after], value=1.0)
-    return torch.cat([image, low, image - low + 0.5, small])
+    if far_sigma is not None:
+        far = lowpass(image, far_kernel(far_sigma), far_sigma)
+    else:
+        far = torch.nn.functional.interpolate(image, size=size // 4, mode="area")
+        before = (size - size // 4) // 2
+        after = size - size // 4 - before
+        far = torch.nn.functional.pad(far, [before, after, before, after], value=1.0)
+    return torch.cat([image, low, image - low + 0.5, far])
 
 
 def image_metrics(estimate: torch.Tensor, clean: torch.Tensor) -> dict:

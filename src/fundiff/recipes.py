@@ -250,8 +250,9 @@ def part_a_targets(config: dict, model: str = "mnist") -> list[str]:
     out += [f"{root}/hybrid/{i:02d}.png" for i in range(len(m["hybrids"]))]
     if model != "mnist":
         out += [f"{root}/setup/steps_{n:03d}.png" for n in m["num_inference_steps"]]
-    elif m["anagrams"] or m["hybrids"]:  # the evaluation classifier reads the digit illusions
-        out.append(f"{root}/illusion_readings.csv")
+        out.append(f"{root}/samples_prompts_cfg{fmt_gamma(pa['cfg_scale'])}.png")  # extra: sample_prompts at the course gamma
+    else:  # the evaluation classifier reads the 1.5 samples and the digit illusions
+        out.append(f"{root}/readings.csv")
     return out
 
 

@@ -9,7 +9,8 @@ Notation (course Part A, DDPM/DeepFloyd):
     alpha_t         abar_t / abar_t'  (t' = the next, less noisy timestep), beta_t = 1 - alpha_t
 
 A model is a callable `model(x [B,C,H,W], t int, cond [B,...]) -> (eps, var)` where `var` is
-either None (fixed variance, sigma^2 = beta_t) or DeepFloyd's learned-range values in [-1, 1]
+either None (fixed variance: sigma^2 = beta_t, or the posterior variance with variance="posterior",
+the formula of Part B's ddpm.step_variance) or DeepFloyd's learned-range values in [-1, 1]
 with eps's shape. Conditions are whatever the model takes (T5 embeddings for DeepFloyd,
 one-hot digits for the MNIST model); `uncond` is the model's null condition. Every guided
 sampler puts all its branches into ONE batched model call per step.
@@ -86,13 +87,16 @@ def step(
     generator: torch.Generator | None = None,
     noise: torch.Tensor | None = None,
     threshold: tuple[float, float] | None = None,
+    variance: str = "beta",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """x_t' = posterior_mean(x_t, x0_hat) + v_sigma; returns (x_t', x0_hat).
 
     Args:
         t, t_prev: the current and the next (less noisy) timestep, t_prev < t.
-        eps, var: the model's outputs at (x_t, t); var None means fixed variance sigma^2 = beta_t
-            (no noise when abar_t' = 1, the clean end), else learned-range values.
+        eps, var: the model's outputs at (x_t, t); var None means a fixed variance (no noise
+            when abar_t' = 1, the clean end), else learned-range values.
+        variance: the fixed variance, as Part B's ddpm.step_variance: "beta" (sigma^2 = beta_t,
+            the course) or "posterior" ((1 - abar_t')/(1 - abar_t) beta_t); unused with `var`.
         noise: injected z (tests); otherwise drawn from `generator`.
         threshold: (ratio, max_value) to threshold x0_hat dynamically; None (the course) keeps it.
     """
@@ -104,12 +108,15 @@ def step(
         x0_hat = dynamic_threshold(x0_hat, *threshold)
     # 2. posterior mean
     mean = posterior_mean(x_t, x0_hat, t, t_prev, alphas_cumprod)
-    # 3. variance: learned range, or fixed beta_t
+    # 3. variance: learned range, or fixed (beta_t or the posterior's)
     if var is None:
+        from .ddpm import step_variance
+
+        abar_t = alphas_cumprod[t].item()
         abar_prev = alphas_cumprod[t_prev].item() if t_prev >= 0 else 1.0
         if abar_prev >= 1.0:
             return mean, x0_hat
-        std = torch.tensor((1.0 - alphas_cumprod[t].item() / abar_prev) ** 0.5)
+        std = torch.tensor(step_variance(1.0 - abar_t / abar_prev, abar_t, abar_prev, variance) ** 0.5)
     else:
         std = learned_range_std(var, t, t_prev, alphas_cumprod)
     if noise is None:
@@ -209,11 +216,13 @@ def iterative_denoise(
     keep_every: int = 0,
     after_step: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
     threshold: tuple[float, float] | None = None,
+    variance: str = "beta",
 ) -> tuple[torch.Tensor, Trace]:
     """Walk timesteps[i_start] -> ... -> timesteps[-1] with `step`; eps_fn(x, t) -> (eps, var).
 
     `after_step(x, t_prev)` may rewrite x after each step (inpainting). With keep_every = k the
     trace keeps x after every k-th step, counting from i_start (the course's every 5th step).
+    `threshold` and `variance` go to every `step`.
     """
     if not 0 <= i_start < len(timesteps) - 1:
         raise ValueError(f"i_start must be in 0..{len(timesteps) - 2}, got {i_start}")
@@ -222,7 +231,7 @@ def iterative_denoise(
         t, t_prev = timesteps[i], timesteps[i + 1]
         eps, var = eps_fn(x, t)
         trace.calls += 1
-        x, _ = step(x, t, t_prev, eps, var, alphas_cumprod, generator=generator, threshold=threshold)
+        x, _ = step(x, t, t_prev, eps, var, alphas_cumprod, generator=generator, threshold=threshold, variance=variance)
         if after_step is not None:
             x = after_step(x, t_prev)
         if keep_every and (i - i_start) % keep_every == keep_every - 1:
