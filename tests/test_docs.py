@@ -1,4 +1,7 @@
-"""Every example command of README.md, config/README.md and profiles/README.md runs.
+"""The documents stay true to the code. Every example command of README.md, config/README.md and
+profiles/README.md runs; the README stays a guide with its pictures in the repository and CI's
+test command in it; every config key is documented; the rule graph matches the rules; and no
+comment points to an issue number or a README section.
 
 The commands are read from the documents' fenced ```bash / ```sh / ```console blocks, whatever
 they are at the time, and split at `&&` and `;`. Each piece must match one entry of HANDLED:
@@ -15,11 +18,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .test_configfile import _copy_workflow
 from .test_workflow import REPO
@@ -35,6 +40,9 @@ HANDLED = [
     (r"mkdir -p ~/\.config/snakemake/\S+$", "run"),
     (r"printf .* > ~/\.config/snakemake/\S+/config\.yaml$", "run"),
     (r"python3 -m venv \.venv$", "skip:creates the virtual environment the tests themselves run in"),
+    (r"tools/install\.sh( test)?$", "test:tests/test_docs.py::test_ci_runs_the_readme_test_command"),  # CI's tools/test.sh runs it from a clean checkout
+    (r"tools/test\.sh\b", "test:tests/test_docs.py::test_ci_runs_the_readme_test_command"),
+    (r"tools/draw_rulegraph\.sh$", "test:tests/test_docs.py::test_rulegraph_picture_matches_the_rules"),
     (r"(\.venv/bin/)?pip install -q -e \.$", "test:tests/test_envs.py::test_every_imported_package_is_declared_and_python_is_open_ended"),
     (r"(\.venv/bin/)?pip install -q -e '\.\[test\]'$", "test:tests/test_envs.py::test_env_pins_agree_with_pyproject"),
     (r"\(command -v chromium\b.*\)$", "test:tests/test_workflow.py::test_report_in_headless_chromium"),
@@ -146,3 +154,94 @@ def test_document_commands_run(sandbox, doc):
             failures.append(f"{doc}:{n}: {command}: no dry-run summary\n{out[-1500:]}")
     assert not failures, "\n\n".join(failures)
     assert ran > 0, f"{doc}: no command ran"
+
+
+# ---------------------------------------------------------------- the documents stay true to the code
+
+ROOT = REPO
+README = ROOT / "README.md"
+
+
+def test_readme_is_a_guide_not_a_diary():
+    size = README.stat().st_size
+    assert size <= 20_000, f"README.md is {size} bytes; measurements and history belong in docs/"
+
+
+def test_every_picture_the_readme_shows_is_in_the_repository():
+    text = README.read_text()
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text) + re.findall(r'<img[^>]*src="([^"]+)"', text)
+    assert pictures, "the README shows no picture"
+    for rel in pictures:
+        assert not rel.startswith(("http://", "https://")), f"{rel}: pictures are committed, not linked"
+        assert (ROOT / rel).is_file(), f"README shows {rel}, which is not in the repository"
+        assert subprocess.run(["git", "ls-files", "--error-unmatch", rel], cwd=ROOT, capture_output=True).returncode == 0 or not (ROOT / ".git").exists(), f"{rel} is not tracked by git"
+
+
+def test_every_markdown_link_resolves():
+    for doc in [README, *sorted((ROOT / "docs").glob("*.md")), ROOT / "config" / "README.md", ROOT / "profiles" / "README.md"]:
+        for rel in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", doc.read_text()):
+            if rel.startswith(("http://", "https://", "mailto:")):
+                continue
+            assert (doc.parent / rel).exists(), f"{doc.relative_to(ROOT)} links to {rel}, which does not exist"
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if line.strip() and not line.startswith("#")]
+    command = ci[-1]
+    assert command in README.read_text(), f".ci/run runs {command!r}, which the README's quickstart does not show"
+
+
+def _schema_keys(node: dict, defs: dict, path: str = "") -> list[str]:
+    if "$ref" in node:
+        node = defs[node["$ref"].split("/")[-1]]
+    keys = []
+    for name, sub in (node.get("properties") or {}).items():
+        keys.append(f"{path}{name}")
+        keys += _schema_keys(sub, defs, f"{path}{name}.")
+    for sub in node.get("anyOf", []) + node.get("oneOf", []):
+        keys += _schema_keys(sub, defs, path)
+    if isinstance(node.get("items"), dict):
+        keys += _schema_keys(node["items"], defs, path)
+    if isinstance(node.get("additionalProperties"), dict):
+        keys += _schema_keys(node["additionalProperties"], defs, path + "<name>.")
+    return keys
+
+
+def test_every_schema_key_is_documented():
+    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+    text = (ROOT / "config" / "README.md").read_text()
+    documented = set(re.findall(r"`([A-Za-z0-9_.<>]+)", text))
+    names = {part for word in documented for part in word.split(".")}
+    missing = sorted({k for k in _schema_keys(schema, schema.get("$defs", {})) if k.split(".")[-1] not in names})
+    assert not missing, f"config/README.md does not mention these schema keys: {missing}"
+
+
+def test_comments_stand_on_their_own():
+    """Code comments and messages name no issue numbers and no README sections (both move)."""
+    pattern = re.compile(r"\bissue \d+|README,? (Speed|section)|README Speed", re.IGNORECASE)
+    hits = []
+    for folder in ["src", "rules", "scripts", "config", "profiles", "tests", "tools", "Snakefile"]:
+        paths = [ROOT / folder] if (ROOT / folder).is_file() else sorted((ROOT / folder).rglob("*"))
+        for path in paths:
+            if path.is_file() and path.suffix in {".py", ".smk", ".yaml", ".sh", ""} and path.name != Path(__file__).name:
+                for n, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+                    if pattern.search(line):
+                        hits.append(f"{path.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not hits, "comments that point to issues or README sections:\n" + "\n".join(hits)
+
+
+def test_rulegraph_picture_matches_the_rules(tmp_path):
+    """docs/rulegraph.dot is what `tools/draw_rulegraph.sh` makes from the rules today."""
+    committed = (ROOT / "docs" / "rulegraph.dot").read_text()
+    snakemake = Path(sys.executable).with_name("snakemake")
+    fresh = subprocess.run([str(snakemake), "all", "-s", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "--rulegraph", "--quiet",
+                            "--configfile", str(ROOT / "config" / "laptop.yaml")],
+                           capture_output=True, text=True, check=True).stdout
+    assert fresh == committed, "the rules changed: run tools/draw_rulegraph.sh and commit docs/rulegraph.*"
+    assert (ROOT / "docs" / "rulegraph.svg").is_file()
+    if shutil.which("dot") is None:
+        pytest.skip("graphviz's dot is not installed: the SVG's rendering was not checked")
+    svg = subprocess.run(["dot", "-Tsvg"], input=committed, capture_output=True, text=True, check=True).stdout
+    labels = set(re.findall(r'label = "([^"]+)"', committed))
+    assert labels and all(label in svg for label in labels)
+    assert all(label in (ROOT / "docs" / "rulegraph.svg").read_text() for label in labels), "docs/rulegraph.svg is older than docs/rulegraph.dot"

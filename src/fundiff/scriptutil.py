@@ -79,7 +79,7 @@ def finish() -> None:
     """The last line of every job script, reached only when its outputs are written: flush the log
     and end the process without Python's interpreter teardown. Tearing down the tens of thousands
     of objects that torch (and diffusers) leave behind took 0.5 s (torch alone) to 1.7 s (a Part A
-    job) per job, a tenth of the smoke DAG (README, Speed). A script that fails raises before this
+    job) per job, a tenth of the smoke DAG. A script that fails raises before this
     line and exits the normal way, traceback and non-zero status included."""
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
