@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from fundiff import recipes
+from fundiff import paths, recipes
 from fundiff.report import Assets, benchmark_table, html_table, provenance, render
 from fundiff.scriptutil import finish, setup
 
@@ -143,7 +143,7 @@ def generative(model):
     """Figures of one DDPM or flow model: loss, per-epoch samples, guidance sweep, animation."""
     m = recipes.model_settings(config, model)
     guided = "guidance" in m
-    name = lambda g: f"samples_cfg{recipes.fmt_gamma(g)}.png" if guided else "samples.png"  # noqa: E731
+    name = lambda g: f"samples_cfg{paths.fmt_gamma(g)}.png" if guided else "samples.png"  # noqa: E731
     return {
         "id": model,
         "settings": m,
@@ -176,7 +176,7 @@ def weights_used(manifests) -> list[str]:
 
 
 pa = config["part_a"]
-pam = recipes.part_a_section(config, snakemake.params.part_a_model)
+pam = paths.part_a_section(config, snakemake.params.part_a_model)
 is_mnist = snakemake.params.part_a_model == "mnist"
 ra = Path("results/part_a")
 part_a = {
@@ -191,7 +191,7 @@ part_a = {
     "iterative": asset(ra / "iterative.png"),
     "iterative_table": csv_table(ra / "iterative_metrics.csv"),
     "samples": asset(ra / "samples.png"),
-    "cfg": [(g, asset(ra / f"samples_cfg{recipes.fmt_gamma(g)}.png")) for g in sorted({pa["cfg_scale"], *pa["cfg_sweep"]})],
+    "cfg": [(g, asset(ra / f"samples_cfg{paths.fmt_gamma(g)}.png")) for g in sorted({pa["cfg_scale"], *pa["cfg_sweep"]})],
     "sdedit": [(name, asset(ra / "sdedit" / f"{name}.png"), input_kind(pam["images"][name])) for name in pam["sdedit_images"]],
     "text_edits": [(e, asset(ra / "text_edit" / f"{i:02d}.png")) for i, e in enumerate(pam["text_edits"])],
     "inpaint": [(e, asset(ra / "inpaint" / f"{i:02d}.png")) for i, e in enumerate(pam["inpaint"])],
@@ -207,7 +207,7 @@ part_a = {
     "sample_prompts": list(pam["sample_prompts"]),
     "far_sigma": pam.get("hybrid_far_sigma") if is_mnist else None,
     "extra_prompts": [] if is_mnist else list(pam["sample_prompts"]),
-    "extra": None if is_mnist else asset(ra / f"samples_prompts_cfg{recipes.fmt_gamma(pa['cfg_scale'])}.png"),
+    "extra": None if is_mnist else asset(ra / f"samples_prompts_cfg{paths.fmt_gamma(pa['cfg_scale'])}.png"),
 }
 if "results/part_a/readings.csv" in snakemake.input.figures:
     readings = pd.read_csv(ra / "readings.csv")
@@ -219,7 +219,7 @@ if is_mnist:
     part_a["hybrid_blur"] = (split["kernel_size"], split["sigma"]) if split else scale_kernel(pa["hybrid_blur"]["kernel_size"], pa["hybrid_blur"]["sigma"])
 context = {
     "cfg": config,
-    "fmt_gamma": recipes.fmt_gamma,
+    "fmt_gamma": paths.fmt_gamma,
     "part_a": part_a,
     "single_step": {
         "noising": asset(root / "single_step/noising_grid.png"),
