@@ -7,7 +7,7 @@ rule download_mnist:
     log:
         "logs/data/download_mnist.log",
     benchmark:
-        "benchmarks/data/download_mnist.tsv"
+        paths.BENCHMARKS["download_mnist"]
     priority: ROOT_PRIORITY
     # a download: on a cluster it runs on the login node (compute nodes often have no internet)
     localrule: True

@@ -17,7 +17,7 @@ rule train_classifier:
     log:
         "logs/evaluation/train_classifier.log",
     benchmark:
-        "benchmarks/evaluation/train_classifier.tsv"
+        paths.BENCHMARKS["train_classifier"]
     priority: 1  # every sample_metrics job waits for it: ahead of Part A and the sampling jobs (0), behind the training chains
     conda:
         TORCH_ENV
@@ -50,7 +50,7 @@ rule reference_metrics:
     log:
         "logs/evaluation/reference_metrics.log",
     benchmark:
-        "benchmarks/evaluation/reference_metrics.tsv"
+        paths.BENCHMARKS["reference_metrics"]
     conda:
         TORCH_ENV
     threads: job_threads(2)
@@ -79,7 +79,7 @@ rule sample_metrics:
     log:
         "logs/part_b/{gen_model}/epoch_{epoch}/sample_metrics{cfg}.log",
     benchmark:
-        "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample_metrics{cfg}.tsv"
+        paths.BENCHMARKS["sample_metrics"]
     wildcard_constraints:
         cfg=paths.CFG_WILDCARD,
     conda:
@@ -106,7 +106,7 @@ rule quality_figures:
     log:
         "logs/evaluation/quality_figures.log",
     benchmark:
-        "benchmarks/evaluation/quality_figures.tsv"
+        paths.BENCHMARKS["quality_figures"]
     localrule: True
     conda:
         TORCH_ENV

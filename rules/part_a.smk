@@ -16,7 +16,7 @@ rule fetch_deepfloyd:
     log:
         "logs/part_a/fetch_deepfloyd.log",
     benchmark:
-        "benchmarks/part_a/fetch_deepfloyd.tsv"
+        paths.BENCHMARKS["fetch_deepfloyd"]
     priority: ROOT_PRIORITY
     # a download: on a cluster it runs on the login node (compute nodes often have no internet)
     localrule: True
@@ -42,7 +42,7 @@ rule build_tiny_deepfloyd:
     log:
         "logs/part_a/build_tiny_deepfloyd.log",
     benchmark:
-        "benchmarks/part_a/build_tiny_deepfloyd.tsv"
+        paths.BENCHMARKS["build_tiny_deepfloyd"]
     priority: ROOT_PRIORITY
     conda:
         TORCH_ENV
@@ -73,7 +73,7 @@ rule embed_prompts:
     log:
         "logs/part_a/{df_model}_embed_prompts.log",
     benchmark:
-        "benchmarks/part_a/{df_model}_embed_prompts.tsv"
+        paths.BENCHMARKS["embed_prompts"]
     wildcard_constraints:
         df_model="deepfloyd|tiny",
     priority: ROOT_PRIORITY
@@ -103,7 +103,7 @@ rule part_a_setup:
     log:
         "logs/part_a/setup/steps_{steps}.log",
     benchmark:
-        "benchmarks/part_a/setup/steps_{steps}.tsv"
+        paths.BENCHMARKS["part_a_setup"]
     wildcard_constraints:
         steps=r"\d{3}",
     conda:
@@ -131,7 +131,7 @@ rule part_a_noising:
     log:
         "logs/part_a/noising.log",
     benchmark:
-        "benchmarks/part_a/noising.tsv"
+        paths.BENCHMARKS["part_a_noising"]
     conda:
         TORCH_ENV
     threads: job_threads(2)
@@ -157,7 +157,7 @@ rule part_a_iterative:
     log:
         "logs/part_a/iterative.log",
     benchmark:
-        "benchmarks/part_a/iterative.tsv"
+        paths.BENCHMARKS["part_a_iterative"]
     conda:
         TORCH_ENV
     threads: job_threads(2)
@@ -182,7 +182,7 @@ rule part_a_sample:
     log:
         "logs/part_a/samples{cfg}.log",
     benchmark:
-        "benchmarks/part_a/samples{cfg}.tsv"
+        paths.BENCHMARKS["part_a_sample"]
     wildcard_constraints:
         cfg=paths.PART_A_CFG_WILDCARD,  # 1.5 (none), 1.6 and the sweep (_cfgG), the extra prompts at gamma (_prompts_cfgG)
     conda:
@@ -211,7 +211,7 @@ rule part_a_sdedit:
     log:
         "logs/part_a/sdedit/{image}.log",
     benchmark:
-        "benchmarks/part_a/sdedit/{image}.tsv"
+        paths.BENCHMARKS["part_a_sdedit"]
     conda:
         TORCH_ENV
     threads: job_threads(2)
@@ -236,7 +236,7 @@ rule part_a_text_edit:
     log:
         "logs/part_a/text_edit/{index}.log",
     benchmark:
-        "benchmarks/part_a/text_edit/{index}.tsv"
+        paths.BENCHMARKS["part_a_text_edit"]
     conda:
         TORCH_ENV
     threads: job_threads(2)
@@ -261,7 +261,7 @@ rule part_a_inpaint:
     log:
         "logs/part_a/inpaint/{index}.log",
     benchmark:
-        "benchmarks/part_a/inpaint/{index}.tsv"
+        paths.BENCHMARKS["part_a_inpaint"]
     conda:
         TORCH_ENV
     threads: job_threads(2)
@@ -286,7 +286,7 @@ rule part_a_illusion:
     log:
         "logs/part_a/{kind}/{index}.log",
     benchmark:
-        "benchmarks/part_a/{kind}/{index}.tsv"
+        paths.BENCHMARKS["part_a_illusion"]
     wildcard_constraints:
         kind="anagram|hybrid",
     conda:
@@ -310,7 +310,7 @@ rule part_a_readings:
     log:
         "logs/part_a/readings.log",
     benchmark:
-        "benchmarks/part_a/readings.tsv"
+        paths.BENCHMARKS["part_a_readings"]
     conda:
         TORCH_ENV
     threads: 1

@@ -20,7 +20,7 @@ rule noising_grid:
     log:
         "logs/part_b/single_step/noising_grid.log",
     benchmark:
-        "benchmarks/part_b/single_step/noising_grid.tsv"
+        paths.BENCHMARKS["noising_grid"]
     conda:
         TORCH_ENV
     resources:
@@ -44,7 +44,7 @@ rule denoise_examples:
     log:
         "logs/part_b/single_step/epoch_{epoch}/denoise_examples.log",
     benchmark:
-        "benchmarks/part_b/single_step/epoch_{epoch}/denoise_examples.tsv"
+        paths.BENCHMARKS["denoise_examples"]
     conda:
         TORCH_ENV
     threads: job_threads(2)
@@ -71,7 +71,7 @@ rule ood_test:
     log:
         "logs/part_b/single_step/epoch_{epoch}/ood_test.log",
     benchmark:
-        "benchmarks/part_b/single_step/epoch_{epoch}/ood_test.tsv"
+        paths.BENCHMARKS["ood_test"]
     conda:
         TORCH_ENV
     threads: job_threads(2)
@@ -98,7 +98,7 @@ rule test_metrics:
     log:
         "logs/part_b/single_step/epoch_{epoch}/test_metrics.log",
     benchmark:
-        "benchmarks/part_b/single_step/epoch_{epoch}/test_metrics.tsv"
+        paths.BENCHMARKS["test_metrics"]
     conda:
         TORCH_ENV
     threads: job_threads(4)
@@ -131,7 +131,7 @@ rule plot_test_metrics:
     log:
         "logs/part_b/single_step/plot_test_metrics.log",
     benchmark:
-        "benchmarks/part_b/single_step/plot_test_metrics.tsv"
+        paths.BENCHMARKS["plot_test_metrics"]
     localrule: True
     conda:
         TORCH_ENV
@@ -149,7 +149,7 @@ rule pure_noise_examples:
     log:
         "logs/part_b/pure_noise/epoch_{epoch}/pure_noise_examples.log",
     benchmark:
-        "benchmarks/part_b/pure_noise/epoch_{epoch}/pure_noise_examples.tsv"
+        paths.BENCHMARKS["pure_noise_examples"]
     conda:
         TORCH_ENV
     threads: job_threads(2)
@@ -182,7 +182,7 @@ rule sample_model:
     log:
         "logs/part_b/{gen_model}/epoch_{epoch}/sample{cfg}.log",
     benchmark:
-        "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample{cfg}.tsv"
+        paths.BENCHMARKS["sample_model"]
     wildcard_constraints:
         cfg=paths.CFG_WILDCARD,
     conda:
@@ -220,7 +220,7 @@ rule sampling_gif:
     log:
         "logs/part_b/{gen_model}/sampling_gif.log",
     benchmark:
-        "benchmarks/part_b/{gen_model}/sampling_gif.tsv"
+        paths.BENCHMARKS["sampling_gif"]
     conda:
         TORCH_ENV
     threads: job_threads(4)
@@ -258,7 +258,7 @@ rule step_comparison:
     log:
         "logs/part_b/step_comparison.log",
     benchmark:
-        "benchmarks/part_b/step_comparison.tsv"
+        paths.BENCHMARKS["step_comparison"]
     priority: 1000  # the longest sampling job (every step count up to T): start it as soon as both final models exist
     conda:
         TORCH_ENV
@@ -298,7 +298,7 @@ rule loss_curve:
     log:
         "logs/part_b/{model}/loss_curve.log",
     benchmark:
-        "benchmarks/part_b/{model}/loss_curve.tsv"
+        paths.BENCHMARKS["loss_curve"]
     localrule: True
     conda:
         TORCH_ENV

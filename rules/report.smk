@@ -7,7 +7,8 @@ rule render_report:
         + paths.part_a_targets(config, PART_A_MODEL),
         evaluation=paths.evaluation_targets(config),
         gates=paths.QUALITY_GATES,
-        checkpoints=[final_checkpoint(m) for m in recipes.models(config)],
+        devices=[paths.DEVICE.format(model=m) for m in recipes.models(config)],
+        benchmarks=paths.benchmark_files(config, PART_A_MODEL),
         deepfloyd=(
             [] if PART_A_MODEL == "mnist" else [paths.deepfloyd_manifest(PART_A_MODEL)]
         ),
@@ -19,7 +20,7 @@ rule render_report:
     log:
         "logs/report/render_report.log",
     benchmark:
-        "benchmarks/report/render_report.tsv"
+        paths.BENCHMARKS["render_report"]
     localrule: True
     conda:
         TORCH_ENV
@@ -48,7 +49,7 @@ rule quality_gates:
     log:
         "logs/evaluation/quality_gates.log",
     benchmark:
-        "benchmarks/evaluation/quality_gates.tsv"
+        paths.BENCHMARKS["quality_gates"]
     localrule: True
     conda:
         TORCH_ENV

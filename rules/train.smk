@@ -9,7 +9,7 @@ rule init_model:
     log:
         "logs/part_b/{model}/init_model.log",
     benchmark:
-        "benchmarks/part_b/{model}/init_model.tsv"
+        paths.BENCHMARKS["init_model"]
     priority: lambda wc: recipes.epoch_priority(config, wc.model, 1) + 1  # a rule's priority is not inherited: lead the chain
     conda:
         TORCH_ENV
@@ -32,7 +32,7 @@ rule train_epoch:
     log:
         "logs/part_b/{model}/train_epoch_{epoch}.log",
     benchmark:
-        "benchmarks/part_b/{model}/train_epoch_{epoch}.tsv"
+        paths.BENCHMARKS["train_epoch"]
     wildcard_constraints:
         epoch=r"(?!000)\d{3}",
     priority: lambda wc: recipes.epoch_priority(config, wc.model, int(wc.epoch))
@@ -58,10 +58,11 @@ rule export_model:
     output:
         weights=paths.model_file("{model}", "final.safetensors"),
         architecture=paths.model_file("{model}", "final.json"),
+        device=paths.DEVICE,
     log:
         "logs/part_b/{model}/export_model.log",
     benchmark:
-        "benchmarks/part_b/{model}/export_model.tsv"
+        paths.BENCHMARKS["export_model"]
     conda:
         TORCH_ENV
     resources:

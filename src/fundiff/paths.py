@@ -238,6 +238,90 @@ def all_targets(config: dict, part_a_model: str) -> list[str]:
     return part_b_targets(config) + evaluation_targets(config) + part_a_targets(config, part_a_model) + report_targets()
 
 
+# ---------------------------------------------------------------- benchmark files
+
+# every rule's benchmark file (wall time, memory, CPU time per job); the report tables them
+BENCHMARKS = {
+    "download_mnist": "benchmarks/data/download_mnist.tsv",
+    "train_classifier": "benchmarks/evaluation/train_classifier.tsv",
+    "reference_metrics": "benchmarks/evaluation/reference_metrics.tsv",
+    "sample_metrics": "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample_metrics{cfg}.tsv",
+    "quality_figures": "benchmarks/evaluation/quality_figures.tsv",
+    "fetch_deepfloyd": "benchmarks/part_a/fetch_deepfloyd.tsv",
+    "build_tiny_deepfloyd": "benchmarks/part_a/build_tiny_deepfloyd.tsv",
+    "embed_prompts": "benchmarks/part_a/{df_model}_embed_prompts.tsv",
+    "part_a_setup": "benchmarks/part_a/setup/steps_{steps}.tsv",
+    "part_a_noising": "benchmarks/part_a/noising.tsv",
+    "part_a_iterative": "benchmarks/part_a/iterative.tsv",
+    "part_a_sample": "benchmarks/part_a/samples{cfg}.tsv",
+    "part_a_sdedit": "benchmarks/part_a/sdedit/{image}.tsv",
+    "part_a_text_edit": "benchmarks/part_a/text_edit/{index}.tsv",
+    "part_a_inpaint": "benchmarks/part_a/inpaint/{index}.tsv",
+    "part_a_illusion": "benchmarks/part_a/{kind}/{index}.tsv",
+    "part_a_readings": "benchmarks/part_a/readings.tsv",
+    "noising_grid": "benchmarks/part_b/single_step/noising_grid.tsv",
+    "denoise_examples": "benchmarks/part_b/single_step/epoch_{epoch}/denoise_examples.tsv",
+    "ood_test": "benchmarks/part_b/single_step/epoch_{epoch}/ood_test.tsv",
+    "test_metrics": "benchmarks/part_b/single_step/epoch_{epoch}/test_metrics.tsv",
+    "plot_test_metrics": "benchmarks/part_b/single_step/plot_test_metrics.tsv",
+    "pure_noise_examples": "benchmarks/part_b/pure_noise/epoch_{epoch}/pure_noise_examples.tsv",
+    "sample_model": "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample{cfg}.tsv",
+    "sampling_gif": "benchmarks/part_b/{gen_model}/sampling_gif.tsv",
+    "step_comparison": "benchmarks/part_b/step_comparison.tsv",
+    "loss_curve": "benchmarks/part_b/{model}/loss_curve.tsv",
+    "render_report": "benchmarks/report/render_report.tsv",
+    "quality_gates": "benchmarks/evaluation/quality_gates.tsv",
+    "init_model": "benchmarks/part_b/{model}/init_model.tsv",
+    "train_epoch": "benchmarks/part_b/{model}/train_epoch_{epoch}.tsv",
+    "export_model": "benchmarks/part_b/{model}/export_model.tsv",
+}
+
+
+def _bench(rule: str, **wildcards) -> str:
+    return BENCHMARKS[rule].format(**wildcards)
+
+
+def benchmark_files(config: dict, part_a_model: str) -> list[str]:
+    """The benchmark file of every job a full run schedules before the report (render_report's
+    own aside), sorted."""
+    pb = config["part_b"]
+    out = [_bench(r) for r in ("download_mnist", "train_classifier", "reference_metrics", "quality_figures", "quality_gates",
+                               "noising_grid", "plot_test_metrics", "step_comparison")]
+    for model in recipes.models(config):
+        epochs = recipes.model_settings(config, model)["epochs"]
+        out += [_bench("init_model", model=model), _bench("export_model", model=model), _bench("loss_curve", model=model)]
+        out += [_bench("train_epoch", model=model, epoch=f"{e:03d}") for e in range(1, epochs + 1)]
+    for e in pb["single_step"]["show_epochs"]:
+        out += [_bench(r, epoch=f"{e:03d}") for r in ("denoise_examples", "ood_test", "test_metrics")]
+    if "pure_noise" in recipes.models(config):
+        out += [_bench("pure_noise_examples", epoch=f"{e:03d}") for e in pb["pure_noise"]["show_epochs"]]
+    for model in recipes.generative_models(config):
+        out.append(_bench("sampling_gif", gen_model=model))
+        for e, g in sample_settings(config, model):
+            out += [_bench(r, gen_model=model, epoch=f"{e:03d}", cfg=cfg_suffix(g)) for r in ("sample_model", "sample_metrics")]
+    out += _part_a_benchmarks(config, part_a_model)
+    return sorted(set(out))
+
+
+def _part_a_benchmarks(config: dict, model: str) -> list[str]:
+    m = part_a_section(config, model)
+    out = [_bench("part_a_noising"), _bench("part_a_iterative")]
+    for f in part_a_targets(config, model):
+        name = f.removeprefix(PART_A + "/")
+        if name.startswith("samples") and name.endswith(".png"):
+            out.append(_bench("part_a_sample", cfg=name.removeprefix("samples").removesuffix(".png")))
+    out += [_bench("part_a_sdedit", image=name) for name in m["sdedit_images"]]
+    out += [_bench("part_a_text_edit", index=f"{i:02d}") for i in range(len(m["text_edits"]))]
+    out += [_bench("part_a_inpaint", index=f"{i:02d}") for i in range(len(m["inpaint"]))]
+    out += [_bench("part_a_illusion", kind=k, index=f"{i:02d}") for k, key in (("anagram", "anagrams"), ("hybrid", "hybrids")) for i in range(len(m[key]))]
+    if model == "mnist":
+        out.append(_bench("part_a_readings"))
+    else:
+        out += [_bench("fetch_deepfloyd" if model == "deepfloyd" else "build_tiny_deepfloyd"), _bench("embed_prompts", df_model=model)]
+        out += [_bench("part_a_setup", steps=f"{n:03d}") for n in m["num_inference_steps"]]
+    return out
+
+
 # ---------------------------------------------------------------- benchmark files as job kinds
 
 
