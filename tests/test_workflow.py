@@ -60,8 +60,32 @@ def test_every_rule_declares_a_log_and_a_benchmark():
     assert {n: m for n, m in missing.items() if m} == {}
     for name, block in rules.items():
         log = re.search(r'log:\n\s+"logs/([^"]+)\.log"', block).group(1)
-        bench = re.search(r'benchmark:\n\s+"benchmarks/([^"]+)\.tsv"', block).group(1)
+        assert re.search(rf'benchmark:\n\s+paths\.BENCHMARKS\["{name}"\]', block), name  # one home for benchmark paths
+        bench = re.fullmatch(r"benchmarks/(.+)\.tsv", paths.BENCHMARKS[name]).group(1)
         assert bench == log, (name, log, bench)
+    assert set(paths.BENCHMARKS) == set(rules)
+
+
+def test_lint_and_snakefmt_are_clean(tmp_path):
+    """`snakemake --lint` finds nothing (on the smoke and the default config) and snakefmt would
+    change no Snakemake file."""
+    for configfile in (SMOKE, DEFAULT):
+        proc = snakemake(tmp_path, "--lint", configfile=configfile, check=False)
+        assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    proc = subprocess.run([str(snakefmt), "--check", "."], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_report_reads_the_benchmark_file_of_every_job(tmp_path):
+    """paths.benchmark_files lists the benchmark file of every job of the smoke DAG but the
+    report's own: the report takes its timings from its inputs, not from the benchmarks/ folder."""
+    proc = snakemake(tmp_path, "-n")
+    planned = set(re.findall(r"^\s+benchmark: (\S+)$", proc.stdout, flags=re.M))
+    cfg = yaml.safe_load(SMOKE.read_text())
+    expected = set(paths.benchmark_files(cfg, cfg["part_a"]["model"]))
+    assert planned - expected == {paths.BENCHMARKS["render_report"]}
+    assert expected <= planned
 
 
 def test_default_dag_has_every_output(tmp_path):
@@ -336,6 +360,27 @@ def test_smoke_reruns(smoke_dir):
     before = {r: _sha(tmp_path / r) for r in rebuilt}
     snakemake(tmp_path, "--cores", "2", "--max-threads", "1", "--forcerun", "train_epoch", "sample_model", "--until", "sample_model", *rebuilt[1:])
     assert {r: _sha(tmp_path / r) for r in rebuilt} == before
+
+
+@pytest.mark.slow
+def test_changing_cfg_scale_reruns_only_the_jobs_that_read_it(smoke_dir, tmp_path):
+    """Each rule's params carry only the config keys it reads: after a finished run, a new
+    part_a.cfg_scale schedules the Part A jobs that sample with it (new 1.6 files, SDEdit, text
+    edits, inpainting, illusions) and the gates and report, nothing else of Part A or Part B.
+    Compared with a dry run of the unchanged config (an earlier test may have left jobs due)."""
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["part_a"]["cfg_scale"] = max(cfg["part_a"]["cfg_sweep"] + [cfg["part_a"]["cfg_scale"]]) + 1
+    path = tmp_path / "cfg_scale.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+
+    def planned(*args, **kw):
+        out = snakemake(smoke_dir, "-n", *args, **kw).stdout
+        return set(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M))
+
+    before, after = planned(), planned(configfile=path)
+    users = {"part_a_sample", "part_a_sdedit", "part_a_text_edit", "part_a_inpaint", "part_a_illusion", "quality_gates", "render_report", "all"}
+    assert after - before == users - before, sorted(after - before)
+    assert not {"part_a_noising", "part_a_iterative", "part_a_setup", "train_epoch", "sample_model"} & (after - before)
 
 
 @pytest.mark.slow
