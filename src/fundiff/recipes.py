@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from .errors import ConfigError, PromptError  # noqa: F401  (both raised by callers under this name)
+from .errors import ConfigError, PromptError  # noqa: F401  (callers catch them as recipes.ConfigError, recipes.PromptError)
 
 EDITIONS = ("ddpm", "flow")
 GENERATIVE = {
