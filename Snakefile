@@ -41,27 +41,27 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True
 
 
 # partial runs: `snakemake part_b` (or part_a, evaluation, report) builds that part and what it needs
 rule part_b:
     input:
-        recipes.part_b_targets(config),
+        paths.part_b_targets(config),
 
 
 rule part_a:
     input:
-        recipes.part_a_targets(config, PART_A_MODEL),
+        paths.part_a_targets(config, PART_A_MODEL),
 
 
 rule evaluation:
     input:
-        recipes.evaluation_targets(config),
+        paths.evaluation_targets(config),
 
 
 rule report:
     input:
-        REPORT_TARGETS,
+        paths.report_targets(),

@@ -9,7 +9,6 @@ the jobs' wall times, how busy the cores were, the slowest jobs and the time per
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from pathlib import Path
 import torch
 
 from fundiff.machine import cpu_flags, cpu_model
+from fundiff.paths import job_kind
 from fundiff.scriptutil import usable_cpus
 
 from .common import RELEVANT_FLAGS, cpu_path, write_json
@@ -35,21 +35,6 @@ def read_benchmarks(directory: str | Path) -> list[dict]:
         rows.append({"job": str(path.relative_to(Path(directory, "benchmarks")).with_suffix("")), "wall_s": float(record["s"]),
                      "cpu_s": float(record["cpu_time"]) if record.get("cpu_time", "NA") not in ("NA", "") else None})
     return rows
-
-
-def job_kind(job: str) -> str:
-    """A benchmark path with its wildcard values blanked: train_epoch_001 and _002 of every model
-    count as one kind, as do every model's sample{cfg} and every Part A image."""
-    kind = re.sub(r"^part_b/(ddpm|flow)/[a-z_]+/", "part_b/<model>/", job)
-    kind = re.sub(r"^part_b/(single_step|pure_noise)/", "part_b/<model>/", kind)
-    kind = re.sub(r"epoch_\d+/", "", kind)
-    kind = re.sub(r"_\d{3}$", "", kind)
-    kind = re.sub(r"_cfg[\d.]+$", "", kind)
-    kind = re.sub(r"/(anagram|hybrid)/\d+$", "/illusion", kind)
-    kind = re.sub(r"/\d+$", "", kind)
-    kind = re.sub(r"^part_a/sdedit/.*$", "part_a/sdedit", kind)
-    kind = re.sub(r"^part_a/(samples)(_cfg[\d.]+)?$", r"part_a/\1", kind)
-    return kind
 
 
 def summarize_dag(rows: list[dict], span_s: float | None, cores: int) -> dict:

@@ -1,7 +1,7 @@
 """python -m bench recipe: every model and every epoch of the config's Part B training recipe
 (fundiff.recipes.models / recipe, fundiff.train.init_checkpoint / train_epoch, the training split
 in memory on the device), then the Part B sampling jobs the config asks for (the evaluation
-samples of every grid setting of recipes.sample_files, evaluation.num_samples per setting in
+samples of every grid setting of paths.sample_settings, evaluation.num_samples per setting in
 batches of evaluation.batch_size, the grid being their first part_b.num_samples; the sampling
 animations; the step comparison), through the project's own functions. --scale F runs
 ceil(F x steps) of each epoch's steps and of each sampling run's steps, and extrapolates to the
@@ -22,30 +22,23 @@ import contextlib
 import copy
 import itertools
 import math
-import re
 from pathlib import Path
 
 import torch
 
-from fundiff import data, recipes, train
+from fundiff import data, paths, recipes, train
 from fundiff.recipes import recipe as make_recipe
 
 from .common import clock, forward_flop_per_image, start, sync, timed, train_flop_per_image, write_json
 
-SAMPLE_FILE = re.compile(r"epoch_(\d+)/samples(?:_cfg([0-9.]+))?\.png$")
-
-
 def sampling_jobs(config: dict, model: str) -> list[dict]:
     """The Part B sampling runs the config asks of a generative model, as the rules run them: one
-    sample_checkpoint call per evaluation batch of every grid setting (recipes.sample_files:
+    sample_checkpoint call per evaluation batch of every grid setting (paths.sample_settings:
     evaluation.num_samples each; the grid is their first part_b.num_samples), per sampling
     animation and per step count of the step comparison (class-conditioned models)."""
     pb, ev = config["part_b"], config.get("evaluation", {})
     steps = recipes.sampling_steps(config, model)
-    settings = []
-    for path in recipes.sample_files(config, model):
-        epoch, gamma = SAMPLE_FILE.search(path).groups()
-        settings.append((int(epoch), None if gamma is None else float(gamma)))
+    settings = [(epoch, None if gamma is None else float(gamma)) for epoch, gamma in paths.sample_settings(config, model)]
     n = pb["num_samples"]
     jobs = []
     jobs.append({"job": "gif", "epoch": recipes.model_settings(config, model)["epochs"], "guidance": recipes.model_settings(config, model).get("guidance"),
@@ -60,7 +53,6 @@ def sampling_jobs(config: dict, model: str) -> list[dict]:
             for start in range(0, total, batch):
                 jobs.append({"job": "eval", "epoch": e, "guidance": g, "samples": min(batch, total - start), "steps": steps})
     return jobs
-
 
 def limited(limit_of, device, record: list):
     """A progress hook that lets limit_of(len(iterable)) iterations run and appends to `record`
@@ -81,10 +73,8 @@ def limited(limit_of, device, record: list):
 
     return hook
 
-
 def fraction(scale: float):
     return lambda total: max(1, math.ceil(scale * total))
-
 
 def load_train_split(config: dict, args, device) -> tuple[torch.Tensor, torch.Tensor, str]:
     root = Path(args.data_root or config["data"]["root"])
@@ -101,7 +91,6 @@ def load_train_split(config: dict, args, device) -> tuple[torch.Tensor, torch.Te
         what = f"synthetic uint8 images ({n}, {why}; the timing does not depend on pixel values)"
     return data.to_float(images, device), labels.to(device), what
 
-
 def fresh_compile_cache(n_models: int) -> None:
     """For compiled training (--compile), an empty compile cache with room for n_models UNets at
     two batch shapes each: past dynamo's recompile limit (8) a model would silently run eager."""
@@ -109,7 +98,6 @@ def fresh_compile_cache(n_models: int) -> None:
 
     torch._dynamo.reset()
     torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 4 * n_models)
-
 
 def time_training(model: str, config: dict, images, labels, runtime, scale: float, *,
                   cuda_graphs: bool = True, compile_unet: bool = False) -> tuple[dict, dict]:
@@ -141,7 +129,6 @@ def time_training(model: str, config: dict, images, labels, runtime, scale: floa
             "steps_run_per_epoch": epochs[0]["steps_run"], "images": n_img, "seconds": seconds, "images_per_s": n_img / seconds,
             "gflop_per_image": flop / 1e9, "tflop_per_s": flop * n_img / seconds / 1e12,
             "measured_s": sum(e["steps_s"] + e["overhead_s"] for e in epochs), "per_epoch": epochs}, state
-
 
 def train_concurrently(models: list[str], config: dict, images, labels, runtime, scale: float, *,
                        cuda_graphs: bool = True, compile_unet: bool = False) -> tuple[dict, dict]:
@@ -195,7 +182,6 @@ def train_concurrently(models: list[str], config: dict, images, labels, runtime,
             "measured_s": wall, "measured_cpu_s": cpu, "seconds": seconds, "images_per_s": images_done / seconds,
             "tflop_per_s": flop / seconds / 1e12}, {m: j["state"] for m, j in jobs.items()}
 
-
 def time_sampling(model: str, config: dict, state: dict, runtime, scale: float) -> dict:
     """Every sampling run of `model` (sampling_jobs), each running ceil(scale x its steps), through
     part_b.sample_checkpoint as the rules call it (state: the trained model's final checkpoint)."""
@@ -226,7 +212,6 @@ def time_sampling(model: str, config: dict, state: dict, runtime, scale: float) 
         k["seconds"] += estimate
     return {"runs": len(jobs), "images": images, "seconds": seconds, "images_per_s": images / seconds,
             "forward_gflop_per_image": fwd / 1e9, "tflop_per_s": flop / seconds / 1e12, "by_job": by_job}
-
 
 def bench_recipe(args) -> dict:
     if not 0 < args.scale <= 1:
@@ -300,7 +285,6 @@ def bench_recipe(args) -> dict:
     if args.json:
         write_json(args.json, results)
     return results
-
 
 def add_parser(sub) -> None:
     r = sub.add_parser("recipe", help="time the whole Part B recipe of a config: training and sampling jobs")

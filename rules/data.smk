@@ -4,20 +4,20 @@
 rule download_mnist:
     output:
         manifest=MNIST_READY,
-    params:
-        root=config["data"]["root"],
-        try_torchvision=config["data"]["try_torchvision"],
     log:
         "logs/data/download_mnist.log",
     benchmark:
-        "benchmarks/data/download_mnist.tsv"
+        paths.BENCHMARKS["download_mnist"]
     priority: ROOT_PRIORITY
-    resources:
-        mem_mb=4000,
-        runtime=15,
     # a download: on a cluster it runs on the login node (compute nodes often have no internet)
     localrule: True
     conda:
         TORCH_ENV
+    resources:
+        mem_mb=4000,
+        runtime=15,
+    params:
+        root=lambda wildcards, output: str(Path(output.manifest).parent),
+        try_torchvision=config["data"]["try_torchvision"],
     script:
         "../scripts/download_mnist.py"

@@ -9,108 +9,84 @@
 #   part_a_noising, part_a_iterative, part_a_sample, part_a_sdedit, part_a_text_edit,
 #   part_a_inpaint, part_a_illusion (anagram, hybrid)
 
-from snakemake.logging import logger
-
-PA = config["part_a"]
-DF = PA["deepfloyd"]
-PART_A_MODEL, PART_A_REASON = recipes.choose_part_a_model(PA["model"], DF["stage1_repo"], DF["cache_dir"])
-logger.info(f"Part A runs on the {PART_A_MODEL} model ({PART_A_REASON}).")
-PART_A_SECTION = recipes.part_a_section(config, PART_A_MODEL)
-DEEPFLOYD_MANIFEST = f"resources/deepfloyd/{PART_A_MODEL}_manifest.json"
-PROMPT_EMBEDS = f"resources/deepfloyd/{PART_A_MODEL}_prompt_embeds.pt"
-
-
-def part_a_model_inputs():
-    """What every experiment job loads: the MNIST checkpoint, or the manifest and embeddings."""
-    if PART_A_MODEL == "mnist":
-        epoch = PA["mnist"].get("epoch")  # null: the final epoch
-        ckpt = final_checkpoint("ddpm/class_cond") if epoch is None else checkpoint_path("ddpm/class_cond", epoch)
-        return {"checkpoint": ckpt, "mnist": MNIST_READY}
-    return {"manifest": DEEPFLOYD_MANIFEST, "embeds": PROMPT_EMBEDS}
-
-
-def part_a_params():
-    return {"model": PART_A_MODEL, "pa": PA, "seed": config["seed"], "data_root": config["data"]["root"], "base_dir": workflow.basedir, **runtime_params()}
-
-
-def part_a_image_files():
-    """Image files Part A reads (relative paths are relative to the workflow folder)."""
-    files = [spec.get("file", spec.get("source", "")) for spec in PART_A_SECTION["images"].values()]
-    files += [e["mask"] for e in PART_A_SECTION["inpaint"] if "mask" in e]
-    files = [f for f in files if f and not f.startswith(("skimage:", "http://", "https://", "file:"))]
-    return [f if Path(f).is_absolute() else str(Path(workflow.basedir) / f) for f in files]
-
-
-PART_A_RESOURCES = {"gpu": 1, "mem_mb": 4000 if PART_A_MODEL in ("mnist", "tiny") else 32000, "runtime": 30 if PART_A_MODEL in ("mnist", "tiny") else 120}
-
 
 rule fetch_deepfloyd:
     output:
-        "resources/deepfloyd/deepfloyd_manifest.json",
-    params:
-        repos={"stage1": DF["stage1_repo"], "stage2": DF["stage2_repo"]},
-        cache_dir=DF["cache_dir"],
+        paths.deepfloyd_manifest("deepfloyd"),
     log:
         "logs/part_a/fetch_deepfloyd.log",
     benchmark:
-        "benchmarks/part_a/fetch_deepfloyd.tsv"
-    threads: 1
+        paths.BENCHMARKS["fetch_deepfloyd"]
     priority: ROOT_PRIORITY
-    resources:
-        mem_mb=2000,
-        runtime=240,
     # a download: on a cluster it runs on the login node (compute nodes often have no internet)
     localrule: True
     conda:
         TORCH_ENV
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    params:
+        repos={
+            "stage1": lookup(dpath="part_a/deepfloyd/stage1_repo", within=config),
+            "stage2": lookup(dpath="part_a/deepfloyd/stage2_repo", within=config),
+        },
+        cache_dir=lookup(dpath="part_a/deepfloyd/cache_dir", within=config),
     script:
         "../scripts/fetch_deepfloyd.py"
 
 
 rule build_tiny_deepfloyd:
     output:
-        "resources/deepfloyd/tiny_manifest.json",
-    params:
-        repos={"stage1": DF["stage1_repo"], "stage2": DF["stage2_repo"]},
-        cache_dir=DF.get("tiny_cache", "resources/hf_tiny"),
-        seed=config["seed"],
+        paths.deepfloyd_manifest("tiny"),
     log:
         "logs/part_a/build_tiny_deepfloyd.log",
     benchmark:
-        "benchmarks/part_a/build_tiny_deepfloyd.tsv"
-    threads: 1
+        paths.BENCHMARKS["build_tiny_deepfloyd"]
     priority: ROOT_PRIORITY
+    conda:
+        TORCH_ENV
+    threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        TORCH_ENV
+    params:
+        repos={
+            "stage1": lookup(dpath="part_a/deepfloyd/stage1_repo", within=config),
+            "stage2": lookup(dpath="part_a/deepfloyd/stage2_repo", within=config),
+        },
+        cache_dir=lookup(
+            dpath="part_a/deepfloyd/tiny_cache",
+            within=config,
+            default="resources/hf_tiny",
+        ),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../scripts/build_tiny_deepfloyd.py"
 
 
 rule embed_prompts:
     input:
-        manifest="resources/deepfloyd/{df_model}_manifest.json",
+        manifest=paths.deepfloyd_manifest("{df_model}"),
     output:
-        "resources/deepfloyd/{df_model}_prompt_embeds.pt",
-    wildcard_constraints:
-        df_model="deepfloyd|tiny",
-    params:
-        prompts=recipes.deepfloyd_prompts(config),
-        **runtime_params(),
+        paths.prompt_embeds("{df_model}"),
     log:
         "logs/part_a/{df_model}_embed_prompts.log",
     benchmark:
-        "benchmarks/part_a/{df_model}_embed_prompts.tsv"
-    threads: job_threads(2)
+        paths.BENCHMARKS["embed_prompts"]
+    wildcard_constraints:
+        df_model="deepfloyd|tiny",
     priority: ROOT_PRIORITY
+    conda:
+        TORCH_ENV
+    threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=24000,
         runtime=30,
-    conda:
-        TORCH_ENV
+    params:
+        **runtime_params(),
+        prompts=prompts.deepfloyd_prompts(config),
     script:
         "../scripts/embed_prompts.py"
 
@@ -120,23 +96,23 @@ rule part_a_setup:
         **part_a_model_inputs(),
     output:
         png=report(
-            "results/part_a/setup/steps_{steps}.png",
+            paths.part_a_file("setup/steps_{steps}.png"),
             caption="../report/captions/part_a.rst",
             category="Part A",
         ),
-    wildcard_constraints:
-        steps=r"\d{3}",
-    params:
-        **part_a_params(),
     log:
         "logs/part_a/setup/steps_{steps}.log",
     benchmark:
-        "benchmarks/part_a/setup/steps_{steps}.tsv"
+        paths.BENCHMARKS["part_a_setup"]
+    wildcard_constraints:
+        steps=r"\d{3}",
+    conda:
+        TORCH_ENV
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
-    conda:
-        TORCH_ENV
+    params:
+        **part_a_params(),
     script:
         "../scripts/part_a_setup.py"
 
@@ -147,22 +123,22 @@ rule part_a_noising:
         images=part_a_image_files(),
     output:
         png=report(
-            "results/part_a/noising.png",
+            paths.part_a_file("noising.png"),
             caption="../report/captions/part_a.rst",
             category="Part A",
         ),
-        csv="results/part_a/denoise_metrics.csv",
-    params:
-        **part_a_params(),
+        csv=paths.part_a_file("denoise_metrics.csv"),
     log:
         "logs/part_a/noising.log",
     benchmark:
-        "benchmarks/part_a/noising.tsv"
+        paths.BENCHMARKS["part_a_noising"]
+    conda:
+        TORCH_ENV
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
-    conda:
-        TORCH_ENV
+    params:
+        **part_a_params("forward_t"),
     script:
         "../scripts/part_a_noising.py"
 
@@ -173,22 +149,22 @@ rule part_a_iterative:
         images=part_a_image_files(),
     output:
         png=report(
-            "results/part_a/iterative.png",
+            paths.part_a_file("iterative.png"),
             caption="../report/captions/part_a.rst",
             category="Part A",
         ),
-        csv="results/part_a/iterative_metrics.csv",
-    params:
-        **part_a_params(),
+        csv=paths.part_a_file("iterative_metrics.csv"),
     log:
         "logs/part_a/iterative.log",
     benchmark:
-        "benchmarks/part_a/iterative.tsv"
+        paths.BENCHMARKS["part_a_iterative"]
+    conda:
+        TORCH_ENV
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
-    conda:
-        TORCH_ENV
+    params:
+        **part_a_params("iterative_i_start", "keep_every"),
     script:
         "../scripts/part_a_iterative.py"
 
@@ -198,26 +174,26 @@ rule part_a_sample:
         **part_a_model_inputs(),
     output:
         png=report(
-            "results/part_a/samples{cfg}.png",
+            paths.part_a_file("samples{cfg}.png"),
             caption="../report/captions/part_a.rst",
             category="Part A",
         ),
-        tensors="results/part_a/samples{cfg}.pt",
-    wildcard_constraints:
-        cfg=r"((_prompts)?_cfg\d+(\.\d+)?)?",  # 1.5 (none), 1.6 and the sweep (_cfgG), the extra prompts at gamma (_prompts_cfgG)
-    params:
-        guidance=lambda wc: float(wc.cfg.rsplit("_cfg", 1)[1]) if wc.cfg else None,
-        extra_prompts=lambda wc: wc.cfg.startswith("_prompts"),
-        **part_a_params(),
+        tensors=paths.part_a_file("samples{cfg}.pt"),
     log:
         "logs/part_a/samples{cfg}.log",
     benchmark:
-        "benchmarks/part_a/samples{cfg}.tsv"
+        paths.BENCHMARKS["part_a_sample"]
+    wildcard_constraints:
+        cfg=paths.PART_A_CFG_WILDCARD,  # 1.5 (none), 1.6 and the sweep (_cfgG), the extra prompts at gamma (_prompts_cfgG)
+    conda:
+        TORCH_ENV
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
-    conda:
-        TORCH_ENV
+    params:
+        **part_a_params("num_samples"),
+        guidance=guidance_of,
+        extra_prompts=lambda wc: wc.cfg.startswith("_prompts"),
     script:
         "../scripts/part_a_sample.py"
 
@@ -228,21 +204,21 @@ rule part_a_sdedit:
         images=part_a_image_files(),
     output:
         png=report(
-            "results/part_a/sdedit/{image}.png",
+            paths.part_a_file("sdedit/{image}.png"),
             caption="../report/captions/part_a.rst",
             category="Part A",
         ),
-    params:
-        **part_a_params(),
     log:
         "logs/part_a/sdedit/{image}.log",
     benchmark:
-        "benchmarks/part_a/sdedit/{image}.tsv"
+        paths.BENCHMARKS["part_a_sdedit"]
+    conda:
+        TORCH_ENV
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
-    conda:
-        TORCH_ENV
+    params:
+        **part_a_params("cfg_scale", "sdedit_i_starts"),
     script:
         "../scripts/part_a_sdedit.py"
 
@@ -253,21 +229,21 @@ rule part_a_text_edit:
         images=part_a_image_files(),
     output:
         png=report(
-            "results/part_a/text_edit/{index}.png",
+            paths.part_a_file("text_edit/{index}.png"),
             caption="../report/captions/part_a.rst",
             category="Part A",
         ),
-    params:
-        **part_a_params(),
     log:
         "logs/part_a/text_edit/{index}.log",
     benchmark:
-        "benchmarks/part_a/text_edit/{index}.tsv"
+        paths.BENCHMARKS["part_a_text_edit"]
+    conda:
+        TORCH_ENV
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
-    conda:
-        TORCH_ENV
+    params:
+        **part_a_params("cfg_scale", "sdedit_i_starts"),
     script:
         "../scripts/part_a_sdedit.py"
 
@@ -278,21 +254,21 @@ rule part_a_inpaint:
         images=part_a_image_files(),
     output:
         png=report(
-            "results/part_a/inpaint/{index}.png",
+            paths.part_a_file("inpaint/{index}.png"),
             caption="../report/captions/part_a.rst",
             category="Part A",
         ),
-    params:
-        **part_a_params(),
     log:
         "logs/part_a/inpaint/{index}.log",
     benchmark:
-        "benchmarks/part_a/inpaint/{index}.tsv"
+        paths.BENCHMARKS["part_a_inpaint"]
+    conda:
+        TORCH_ENV
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
-    conda:
-        TORCH_ENV
+    params:
+        **part_a_params("cfg_scale"),
     script:
         "../scripts/part_a_inpaint.py"
 
@@ -302,47 +278,47 @@ rule part_a_illusion:
         **part_a_model_inputs(),
     output:
         png=report(
-            "results/part_a/{kind}/{index}.png",
+            paths.part_a_file("{kind}/{index}.png"),
             caption="../report/captions/part_a.rst",
             category="Part A",
         ),
-        tensors="results/part_a/{kind}/{index}.pt",
-    wildcard_constraints:
-        kind="anagram|hybrid",
-    params:
-        **part_a_params(),
+        tensors=paths.part_a_file("{kind}/{index}.pt"),
     log:
         "logs/part_a/{kind}/{index}.log",
     benchmark:
-        "benchmarks/part_a/{kind}/{index}.tsv"
+        paths.BENCHMARKS["part_a_illusion"]
+    wildcard_constraints:
+        kind="anagram|hybrid",
+    conda:
+        TORCH_ENV
     threads: job_threads(2)
     resources:
         **PART_A_RESOURCES,
-    conda:
-        TORCH_ENV
+    params:
+        **part_a_params("cfg_scale"),
     script:
         "../scripts/part_a_illusion.py"
 
 
 rule part_a_readings:
     input:
-        classifier=CLASSIFIER,
-        samples="results/part_a/samples.pt",
-        illusions=[f"results/part_a/{kind}/{i:02d}.pt" for kind, key in (("anagram", "anagrams"), ("hybrid", "hybrids")) for i in range(len(PART_A_SECTION[key]))],
+        classifier=paths.CLASSIFIER,
+        samples=paths.part_a_file("samples.pt"),
+        illusions=part_a_illusion_tensors(),
     output:
-        "results/part_a/readings.csv",
-    params:
-        min_test_accuracy=EV["min_test_accuracy"],
-        **runtime_params(),
+        paths.READINGS,
     log:
         "logs/part_a/readings.log",
     benchmark:
-        "benchmarks/part_a/readings.tsv"
+        paths.BENCHMARKS["part_a_readings"]
+    conda:
+        TORCH_ENV
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        TORCH_ENV
+    params:
+        **runtime_params(),
+        min_test_accuracy=lookup(dpath="evaluation/min_test_accuracy", within=config),
     script:
         "../scripts/part_a_readings.py"

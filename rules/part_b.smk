@@ -6,129 +6,124 @@
 #       evaluation's sample set, whose first part_b.num_samples make the grid)
 #   final checkpoints -> sampling_gif, step_comparison (class-conditioned, both editions), loss_curve
 
-PB = config["part_b"]
-
 
 rule noising_grid:
     input:
         mnist=MNIST_READY,
     output:
         report(
-            "results/part_b/single_step/noising_grid.png",
+            paths.model_file("single_step", "noising_grid.png"),
             caption="../report/captions/noising.rst",
             category="Part B",
             subcategory="1 single-step denoiser",
         ),
-    params:
-        data_root=config["data"]["root"],
-        sigmas=PB["noise_sigmas"],
-        num_digits=PB["num_test_digits"],
-        seed=config["seed"],
     log:
         "logs/part_b/single_step/noising_grid.log",
     benchmark:
-        "benchmarks/part_b/single_step/noising_grid.tsv"
+        paths.BENCHMARKS["noising_grid"]
+    conda:
+        TORCH_ENV
     resources:
         mem_mb=2000,
         runtime=5,
-    conda:
-        TORCH_ENV
+    params:
+        data_root=mnist_root,
+        sigmas=lookup(dpath="part_b/noise_sigmas", within=config),
+        num_digits=lookup(dpath="part_b/num_test_digits", within=config),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../scripts/noising_grid.py"
 
 
 rule denoise_examples:
     input:
-        checkpoint=lambda wc: checkpoint_path("single_step", wc.epoch),
+        checkpoint=lambda wc: paths.checkpoint("single_step", wc.epoch),
         mnist=MNIST_READY,
     output:
-        "results/part_b/single_step/epoch_{epoch}/denoised.png",
-    params:
-        data_root=config["data"]["root"],
-        sigma=PB["single_step"]["sigma"],
-        num_digits=PB["num_test_digits"],
-        seed=config["seed"],
-        **runtime_params(),
+        paths.epoch_pattern("single_step", "denoised.png"),
     log:
         "logs/part_b/single_step/epoch_{epoch}/denoise_examples.log",
     benchmark:
-        "benchmarks/part_b/single_step/epoch_{epoch}/denoise_examples.tsv"
+        paths.BENCHMARKS["denoise_examples"]
+    conda:
+        TORCH_ENV
     threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=10,
-    conda:
-        TORCH_ENV
+    params:
+        **runtime_params(),
+        data_root=mnist_root,
+        sigma=lookup(dpath="part_b/single_step/sigma", within=config),
+        num_digits=lookup(dpath="part_b/num_test_digits", within=config),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../scripts/denoise_examples.py"
 
 
 rule ood_test:
     input:
-        checkpoint=lambda wc: checkpoint_path("single_step", wc.epoch),
+        checkpoint=lambda wc: paths.checkpoint("single_step", wc.epoch),
         mnist=MNIST_READY,
     output:
-        "results/part_b/single_step/epoch_{epoch}/ood.png",
-    params:
-        data_root=config["data"]["root"],
-        sigmas=PB["noise_sigmas"],
-        num_digits=PB["num_test_digits"],
-        seed=config["seed"],
-        **runtime_params(),
+        paths.epoch_pattern("single_step", "ood.png"),
     log:
         "logs/part_b/single_step/epoch_{epoch}/ood_test.log",
     benchmark:
-        "benchmarks/part_b/single_step/epoch_{epoch}/ood_test.tsv"
+        paths.BENCHMARKS["ood_test"]
+    conda:
+        TORCH_ENV
     threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=10,
-    conda:
-        TORCH_ENV
+    params:
+        **runtime_params(),
+        data_root=mnist_root,
+        sigmas=lookup(dpath="part_b/noise_sigmas", within=config),
+        num_digits=lookup(dpath="part_b/num_test_digits", within=config),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../scripts/ood_test.py"
 
 
 rule test_metrics:
     input:
-        checkpoint=lambda wc: checkpoint_path("single_step", wc.epoch),
+        checkpoint=lambda wc: paths.checkpoint("single_step", wc.epoch),
         mnist=MNIST_READY,
     output:
-        "results/part_b/single_step/epoch_{epoch}/test_metrics.csv",
-    params:
-        data_root=config["data"]["root"],
-        test_limit=config["data"]["test_limit"],
-        sigmas=PB["noise_sigmas"],
-        train_sigma=PB["single_step"]["sigma"],
-        off_sigma_images=PB["off_sigma_test_images"],
-        seed=config["seed"],
-        **runtime_params(),
+        paths.TEST_METRICS,
     log:
         "logs/part_b/single_step/epoch_{epoch}/test_metrics.log",
     benchmark:
-        "benchmarks/part_b/single_step/epoch_{epoch}/test_metrics.tsv"
+        paths.BENCHMARKS["test_metrics"]
+    conda:
+        TORCH_ENV
     threads: job_threads(4)
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=30,
-    conda:
-        TORCH_ENV
+    params:
+        **runtime_params(),
+        data_root=mnist_root,
+        test_limit=lookup(dpath="data/test_limit", within=config),
+        sigmas=lookup(dpath="part_b/noise_sigmas", within=config),
+        train_sigma=lookup(dpath="part_b/single_step/sigma", within=config),
+        off_sigma_images=lookup(dpath="part_b/off_sigma_test_images", within=config),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../scripts/test_metrics.py"
 
 
 rule plot_test_metrics:
     input:
-        expand(
-            "results/part_b/single_step/epoch_{epoch:03d}/test_metrics.csv",
-            epoch=PB["single_step"]["show_epochs"],
-        ),
+        paths.test_metrics_files(config),
     output:
         report(
-            "results/part_b/single_step/test_mse.png",
+            paths.model_file("single_step", "test_mse.png"),
             caption="../report/captions/test_mse.rst",
             category="Part B",
             subcategory="1 single-step denoiser",
@@ -136,7 +131,7 @@ rule plot_test_metrics:
     log:
         "logs/part_b/single_step/plot_test_metrics.log",
     benchmark:
-        "benchmarks/part_b/single_step/plot_test_metrics.tsv"
+        paths.BENCHMARKS["plot_test_metrics"]
     localrule: True
     conda:
         TORCH_ENV
@@ -144,79 +139,70 @@ rule plot_test_metrics:
         "../scripts/plot_test_metrics.py"
 
 
-DDPM_VARIANCE = PB["ddpm"].get("sample_variance", "beta")  # sigma_t^2 of every DDPM sampling step
-
-
-def sampling_steps(model):
-    return recipes.sampling_steps(config, model)
-
-
-def model_guidance(model):
-    return recipes.model_settings(config, model).get("guidance")
-
-
 rule pure_noise_examples:
     input:
-        checkpoint=lambda wc: checkpoint_path("pure_noise", wc.epoch),
+        checkpoint=lambda wc: paths.checkpoint("pure_noise", wc.epoch),
         mnist=MNIST_READY,
     output:
-        png="results/part_b/pure_noise/epoch_{epoch}/denoised.png",
-        csv="results/part_b/pure_noise/epoch_{epoch}/mse_to_mean.csv",
-    params:
-        data_root=config["data"]["root"],
-        train_limit=config["data"]["train_limit"],
-        num_digits=PB["num_test_digits"],
-        seed=config["seed"],
-        **runtime_params(),
+        png=paths.epoch_pattern("pure_noise", "denoised.png"),
+        csv=paths.epoch_pattern("pure_noise", "mse_to_mean.csv"),
     log:
         "logs/part_b/pure_noise/epoch_{epoch}/pure_noise_examples.log",
     benchmark:
-        "benchmarks/part_b/pure_noise/epoch_{epoch}/pure_noise_examples.tsv"
+        paths.BENCHMARKS["pure_noise_examples"]
+    conda:
+        TORCH_ENV
     threads: job_threads(2)
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=10,
-    conda:
-        TORCH_ENV
+    params:
+        **runtime_params(),
+        data_root=mnist_root,
+        train_limit=lookup(dpath="data/train_limit", within=config),
+        num_digits=lookup(dpath="part_b/num_test_digits", within=config),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../scripts/pure_noise_examples.py"
 
 
 rule sample_model:
     input:
-        checkpoint=lambda wc: checkpoint_path(wc.gen_model, wc.epoch),
+        checkpoint=lambda wc: paths.checkpoint(wc.gen_model, wc.epoch),
     output:
         png=report(
-            "results/part_b/{gen_model}/epoch_{epoch}/samples{cfg}.png",
+            paths.SAMPLES_PNG,
             caption="../report/captions/samples.rst",
             category="Part B",
             subcategory="{gen_model}",
         ),
-        tensors="results/part_b/{gen_model}/epoch_{epoch}/samples{cfg}.pt",
-        eval_samples="results/part_b/{gen_model}/epoch_{epoch}/eval_samples{cfg}.pt",
-    wildcard_constraints:
-        cfg=r"(_cfg\d+(\.\d+)?)?",
-    params:
-        num_samples=config["evaluation"]["num_samples"],
-        batch_size=config["evaluation"]["batch_size"],
-        grid_samples=PB["num_samples"],
-        guidance=lambda wc: float(wc.cfg[4:]) if wc.cfg else None,
-        num_steps=lambda wc: sampling_steps(wc.gen_model),
-        variance=DDPM_VARIANCE,
-        seed=config["seed"],
-        **runtime_params(),
+        tensors=paths.SAMPLES_PT,
+        eval_samples=paths.EVAL_SAMPLES,
     log:
         "logs/part_b/{gen_model}/epoch_{epoch}/sample{cfg}.log",
     benchmark:
-        "benchmarks/part_b/{gen_model}/epoch_{epoch}/sample{cfg}.tsv"
+        paths.BENCHMARKS["sample_model"]
+    wildcard_constraints:
+        cfg=paths.CFG_WILDCARD,
+    conda:
+        TORCH_ENV
     threads: job_threads(4)
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=120,
-    conda:
-        TORCH_ENV
+    params:
+        **runtime_params(),
+        num_samples=lookup(dpath="evaluation/num_samples", within=config),
+        batch_size=lookup(dpath="evaluation/batch_size", within=config),
+        grid_samples=lookup(dpath="part_b/num_samples", within=config),
+        guidance=guidance_of,
+        num_steps=lambda wc: sampling_steps(wc.gen_model),
+        variance=lookup(
+            dpath="part_b/ddpm/sample_variance", within=config, default="beta"
+        ),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../scripts/sample_model.py"
 
@@ -226,65 +212,74 @@ rule sampling_gif:
         checkpoint=lambda wc: final_checkpoint(wc.gen_model),
     output:
         report(
-            "results/part_b/{gen_model}/sampling.gif",
+            paths.model_file("{gen_model}", "sampling.gif"),
             caption="../report/captions/sampling_gif.rst",
             category="Part B",
             subcategory="{gen_model}",
         ),
-    params:
-        num_samples=PB["num_samples"],
-        guidance=lambda wc: model_guidance(wc.gen_model),
-        num_steps=lambda wc: sampling_steps(wc.gen_model),
-        variance=DDPM_VARIANCE,
-        frames=PB["gif_frames"],
-        seed=config["seed"],
-        **runtime_params(),
     log:
         "logs/part_b/{gen_model}/sampling_gif.log",
     benchmark:
-        "benchmarks/part_b/{gen_model}/sampling_gif.tsv"
+        paths.BENCHMARKS["sampling_gif"]
+    conda:
+        TORCH_ENV
     threads: job_threads(4)
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=30,
-    conda:
-        TORCH_ENV
+    params:
+        **runtime_params(),
+        num_samples=lookup(dpath="part_b/num_samples", within=config),
+        guidance=lambda wc: model_guidance(wc.gen_model),
+        num_steps=lambda wc: sampling_steps(wc.gen_model),
+        variance=lookup(
+            dpath="part_b/ddpm/sample_variance", within=config, default="beta"
+        ),
+        frames=lookup(dpath="part_b/gif_frames", within=config),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../scripts/sampling_gif.py"
 
 
 rule step_comparison:
     input:
-        checkpoints=[final_checkpoint(f"{e}/class_cond") for e in PB["editions"]],
+        checkpoints=[
+            final_checkpoint(f"{e}/class_cond") for e in config["part_b"]["editions"]
+        ],
     output:
         png=report(
-            "results/part_b/step_comparison.png",
+            paths.part_b_file("step_comparison.png"),
             caption="../report/captions/step_comparison.rst",
             category="Part B",
             subcategory="extras",
         ),
-        csv="results/part_b/step_comparison.csv",
-    params:
-        models=[f"{e}/class_cond" for e in PB["editions"]],
-        steps=PB["step_comparison"],
-        num_samples=PB["step_comparison_samples"] or PB["num_samples"],
-        guidance={e: PB[e]["class_cond"]["guidance"] for e in PB["editions"]},
-        variance=DDPM_VARIANCE,
-        seed=config["seed"],
-        **runtime_params(),
+        csv=paths.part_b_file("step_comparison.csv"),
     log:
         "logs/part_b/step_comparison.log",
     benchmark:
-        "benchmarks/part_b/step_comparison.tsv"
-    threads: job_threads(4)
+        paths.BENCHMARKS["step_comparison"]
     priority: 1000  # the longest sampling job (every step count up to T): start it as soon as both final models exist
+    conda:
+        TORCH_ENV
+    threads: job_threads(4)
     resources:
         gpu=1,
         mem_mb=4000,
         runtime=60,
-    conda:
-        TORCH_ENV
+    params:
+        **runtime_params(),
+        models=[f"{e}/class_cond" for e in config["part_b"]["editions"]],
+        steps=lookup(dpath="part_b/step_comparison", within=config),
+        num_samples=lookup(dpath="part_b/step_comparison_samples", within=config)
+        or lookup(dpath="part_b/num_samples", within=config),
+        guidance=lambda wildcards: {
+            e: model_guidance(f"{e}/class_cond") for e in config["part_b"]["editions"]
+        },
+        variance=lookup(
+            dpath="part_b/ddpm/sample_variance", within=config, default="beta"
+        ),
+        seed=lookup(dpath="seed", within=config),
     script:
         "../scripts/step_comparison.py"
 
@@ -294,16 +289,16 @@ rule loss_curve:
         checkpoint=lambda wc: final_checkpoint(wc.model),
     output:
         png=report(
-            "results/part_b/{model}/loss_curve.png",
+            paths.model_file("{model}", "loss_curve.png"),
             caption="../report/captions/loss_curve.rst",
             category="Part B",
             subcategory="{model}",
         ),
-        csv="results/part_b/{model}/losses.csv",
+        csv=paths.model_file("{model}", "losses.csv"),
     log:
         "logs/part_b/{model}/loss_curve.log",
     benchmark:
-        "benchmarks/part_b/{model}/loss_curve.tsv"
+        paths.BENCHMARKS["loss_curve"]
     localrule: True
     conda:
         TORCH_ENV

@@ -3,26 +3,33 @@
 
 rule render_report:
     input:
-        figures=recipes.part_b_targets(config) + recipes.part_a_targets(config, PART_A_MODEL),
-        evaluation=recipes.evaluation_targets(config),
-        gates="results/quality_gates.csv",
-        checkpoints=[final_checkpoint(m) for m in recipes.models(config)],
-        deepfloyd=[] if PART_A_MODEL == "mnist" else [DEEPFLOYD_MANIFEST],
-        templates=sorted(str(p) for p in Path(workflow.basedir, "report", "templates").glob("*")),
+        figures=paths.part_b_targets(config)
+        + paths.part_a_targets(config, PART_A_MODEL),
+        evaluation=paths.evaluation_targets(config),
+        gates=paths.QUALITY_GATES,
+        devices=[paths.DEVICE.format(model=m) for m in recipes.models(config)],
+        benchmarks=paths.benchmark_files(config, PART_A_MODEL),
+        deepfloyd=(
+            [] if PART_A_MODEL == "mnist" else [paths.deepfloyd_manifest(PART_A_MODEL)]
+        ),
+        templates=sorted(
+            str(p) for p in Path(workflow.basedir, "report", "templates").glob("*")
+        ),
     output:
-        "results/report/index.html",
-    params:
-        config=config,
-        part_a_model=PART_A_MODEL,
-        part_a_reason=PART_A_REASON,
-        template_dir=str(Path(workflow.basedir, "report", "templates")),
+        paths.REPORT,
     log:
         "logs/report/render_report.log",
     benchmark:
-        "benchmarks/report/render_report.tsv"
+        paths.BENCHMARKS["render_report"]
     localrule: True
     conda:
         TORCH_ENV
+    params:
+        # the report prints the whole config (provenance): any change re-renders it
+        config=config,
+        part_a_model=PART_A_MODEL,
+        part_a_reason=PART_A_REASON,
+        template_dir=lambda wildcards, input: str(Path(input.templates[0]).parent),
     script:
         "../scripts/render_report.py"
 
@@ -33,24 +40,24 @@ rule render_report:
 rule quality_gates:
     input:
         metrics=[q["outputs"]["csv"] for q in quality_models().values()],
-        test_metrics=expand(
-            "results/part_b/single_step/epoch_{epoch:03d}/test_metrics.csv",
-            epoch=PB["single_step"]["show_epochs"],
-        ),
-        reference=REFERENCE,
-        figures=recipes.figure_files(config, PART_A_MODEL),
-        readings=["results/part_a/readings.csv"] if PART_A_MODEL == "mnist" else [],
+        test_metrics=paths.test_metrics_files(config),
+        reference=paths.REFERENCE,
+        figures=paths.figure_files(config, PART_A_MODEL),
+        readings=[paths.READINGS] if PART_A_MODEL == "mnist" else [],
     output:
-        "results/quality_gates.csv",
-    params:
-        config=config,
-        part_a_model=PART_A_MODEL,
+        paths.QUALITY_GATES,
     log:
         "logs/evaluation/quality_gates.log",
     benchmark:
-        "benchmarks/evaluation/quality_gates.tsv"
+        paths.BENCHMARKS["quality_gates"]
     localrule: True
     conda:
         TORCH_ENV
+    params:
+        # what the gates read: the bars, and the Part B models and their settings
+        config=lambda wildcards: {
+            k: config[k] for k in ("part_b", "quality_gates") if k in config
+        },
+        part_a_model=PART_A_MODEL,
     script:
         "../scripts/quality_gates.py"

@@ -5,20 +5,20 @@
 
 rule init_model:
     output:
-        "results/part_b/{model}/checkpoints/epoch_000.pt",
-    params:
-        recipe=lambda wc: recipes.recipe(config, wc.model),
-        seed=config["seed"],
+        paths.checkpoint("{model}", 0),
     log:
         "logs/part_b/{model}/init_model.log",
     benchmark:
-        "benchmarks/part_b/{model}/init_model.tsv"
+        paths.BENCHMARKS["init_model"]
     priority: lambda wc: recipes.epoch_priority(config, wc.model, 1) + 1  # a rule's priority is not inherited: lead the chain
+    conda:
+        TORCH_ENV
     resources:
         mem_mb=2000,
         runtime=5,
-    conda:
-        TORCH_ENV
+    params:
+        recipe=lambda wc: recipes.recipe(config, wc.model),
+        seed=config["seed"],
     script:
         "../scripts/init_model.py"
 
@@ -28,28 +28,27 @@ rule train_epoch:
         checkpoint=previous_checkpoint,
         mnist=MNIST_READY,
     output:
-        "results/part_b/{model}/checkpoints/epoch_{epoch}.pt",
-    wildcard_constraints:
-        epoch=r"(?!000)\d{3}",
-    params:
-        recipe=lambda wc: recipes.recipe(config, wc.model),
-        data_root=config["data"]["root"],
-        **runtime_params(),
+        paths.CHECKPOINT,
     log:
         "logs/part_b/{model}/train_epoch_{epoch}.log",
     benchmark:
-        "benchmarks/part_b/{model}/train_epoch_{epoch}.tsv"
-    threads: job_threads(8)
+        paths.BENCHMARKS["train_epoch"]
+    wildcard_constraints:
+        epoch=r"(?!000)\d{3}",
     priority: lambda wc: recipes.epoch_priority(config, wc.model, int(wc.epoch))
+    conda:
+        TORCH_ENV
+    threads: job_threads(8)
     resources:
         gpu=1,
         mem_mb=8000,
         runtime=120,
-    conda:
-        TORCH_ENV
+    params:
+        **runtime_params(),
+        recipe=lambda wc: recipes.recipe(config, wc.model),
+        data_root=mnist_root,
     script:
         "../scripts/train_epoch.py"
-
 
 
 # the final model as reusable weights: safetensors + a JSON of its architecture (fundiff.unet.load_final)
@@ -57,16 +56,17 @@ rule export_model:
     input:
         checkpoint=lambda wc: final_checkpoint(wc.model),
     output:
-        weights="results/part_b/{model}/final.safetensors",
-        architecture="results/part_b/{model}/final.json",
+        weights=paths.model_file("{model}", "final.safetensors"),
+        architecture=paths.model_file("{model}", "final.json"),
+        device=paths.DEVICE,
     log:
         "logs/part_b/{model}/export_model.log",
     benchmark:
-        "benchmarks/part_b/{model}/export_model.tsv"
+        paths.BENCHMARKS["export_model"]
+    conda:
+        TORCH_ENV
     resources:
         mem_mb=1000,
         runtime=5,
-    conda:
-        TORCH_ENV
     script:
         "../scripts/export_model.py"

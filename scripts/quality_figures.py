@@ -1,10 +1,10 @@
 """Rule quality_figures: per generative model, every setting's metrics in one CSV, quality against
 epoch, and for class-conditioned models accuracy per digit and the guidance trade-off."""
 
-import numpy as np
 import pandas as pd
 
 from fundiff import evaluate, figures
+from fundiff.paths import at_gamma
 from fundiff.io import atomic_path
 from fundiff.scriptutil import finish, setup
 
@@ -13,12 +13,8 @@ ref = pd.read_csv(snakemake.input.reference).iloc[0]
 REAL = "real test digits"
 
 
-def at_guidance(table, guidance):
-    return table if guidance is None else table[np.isclose(table.guidance, guidance)]
-
-
 def vs_epoch(model, table, guidance, path):
-    shown = at_guidance(table, guidance).sort_values("epoch")
+    shown = at_gamma(table, guidance).sort_values("epoch")
     epochs = shown.epoch.astype(int).tolist()
     label = "samples" if guidance is None else f"samples, γ = {guidance:g}"
     if guidance is None:
@@ -32,7 +28,7 @@ def vs_epoch(model, table, guidance, path):
 
 
 def per_class(model, table, guidance, epoch, path):
-    row = at_guidance(table[table.epoch == epoch], guidance).iloc[0]
+    row = at_gamma(table[table.epoch == epoch], guidance).iloc[0]
     digits = list(range(10))
     series = {
         f"samples (epoch {epoch}, γ = {guidance:g}, {int(row.num_samples)} in all)": [row[f"acc_{k}"] for k in digits],

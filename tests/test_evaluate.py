@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from fundiff import data, device, evaluate, part_b, recipes, train
+from fundiff import data, device, evaluate, part_b, paths, recipes, train
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
@@ -187,20 +187,20 @@ def test_eval_samples_are_batched_seeded_and_balanced(model):
 
 def test_evaluation_targets_follow_the_sample_grids():
     for cfg in (SMOKE, DEFAULT):
-        targets = recipes.evaluation_targets(cfg)
+        targets = paths.evaluation_targets(cfg)
         assert targets[:2] == ["results/evaluation/classifier.csv", "results/evaluation/reference_metrics.csv"]
         assert len(targets) == len(set(targets))
         for model in recipes.generative_models(cfg):
-            grids = recipes.sample_files(cfg, model)
-            metrics = recipes.metrics_files(cfg, model)
+            grids = paths.sample_files(cfg, model)
+            metrics = paths.metrics_files(cfg, model)
             assert [p.replace("samples", "metrics").replace(".png", ".csv") for p in grids] == metrics
             assert set(metrics) <= set(targets)
             assert f"results/part_b/{model}/metrics.csv" in targets and f"results/part_b/{model}/quality_vs_epoch.png" in targets
             m = recipes.model_settings(cfg, model)
             assert (f"results/part_b/{model}/per_class_accuracy.png" in targets) == ("guidance" in m)
             assert (f"results/part_b/{model}/guidance_tradeoff.png" in targets) == bool(m.get("guidance_sweep"))
-    assert "results/part_b/ddpm/class_cond/epoch_020/metrics_cfg7.csv" in recipes.evaluation_targets(DEFAULT)
-    assert "results/part_b/ddpm/time_cond/epoch_015/metrics.csv" in recipes.evaluation_targets(DEFAULT)
+    assert "results/part_b/ddpm/class_cond/epoch_020/metrics_cfg7.csv" in paths.evaluation_targets(DEFAULT)
+    assert "results/part_b/ddpm/time_cond/epoch_015/metrics.csv" in paths.evaluation_targets(DEFAULT)
 
 
 def test_evaluation_config_schema(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from fundiff import part_a, recipes, samplers
+from fundiff import config_checks, part_a, part_a_model, recipes, samplers
 from fundiff.recipes import ConfigError, PromptError
 
 from .test_workflow import DEFAULT, SMOKE
@@ -271,28 +271,28 @@ def test_auto_choice(monkeypatch, tmp_path):
     # without a cache entry or a token: the MNIST model
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
-    model, why = recipes.choose_part_a_model("auto", repo)
+    model, why = part_a_model.choose_part_a_model("auto", repo)
     assert model == "mnist" and "not in the local Hugging Face cache" in why
     # a fake cached DeepFloyd: chosen
     fake = tmp_path / "model_index.json"
     fake.write_text("{}")
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: str(fake))
-    assert recipes.choose_part_a_model("auto", repo) == ("deepfloyd", f"{repo} is in the local Hugging Face cache")
+    assert part_a_model.choose_part_a_model("auto", repo) == ("deepfloyd", f"{repo} is in the local Hugging Face cache")
     # a token alone also counts
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *a, **k: None)
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: "hf_xxx")
-    assert recipes.choose_part_a_model("auto", repo) == ("deepfloyd", "a Hugging Face token is configured")
+    assert part_a_model.choose_part_a_model("auto", repo) == ("deepfloyd", "a Hugging Face token is configured")
     # explicit choices never fall back, whatever is cached
     monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)
     for model in ("mnist", "deepfloyd", "tiny"):
-        assert recipes.choose_part_a_model(model, repo) == (model, "set explicitly in the config")
+        assert part_a_model.choose_part_a_model(model, repo) == (model, "set explicitly in the config")
     with pytest.raises(ConfigError, match="must be one of"):
-        recipes.choose_part_a_model("imagen", repo)
+        part_a_model.choose_part_a_model("imagen", repo)
 
 
 def test_shipped_part_a_configs_check():
     for path in (DEFAULT, SMOKE):
-        recipes.check(yaml.safe_load(path.read_text()))
+        config_checks.check(yaml.safe_load(path.read_text()))
 
 
 @pytest.mark.parametrize(
@@ -316,7 +316,7 @@ def test_bad_part_a_config(edit, match):
     cfg = yaml.safe_load(DEFAULT.read_text())
     edit(cfg["part_a"]["mnist"], cfg["part_a"])
     with pytest.raises(ConfigError, match=match):
-        recipes.check(cfg)
+        config_checks.check(cfg)
 
 
 def test_load_png_converts_and_rejects(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fundiff import recipes
+from fundiff import config_checks, paths, recipes
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
@@ -96,42 +96,42 @@ def test_sampling_steps():
 
 
 def test_shipped_configs_pass_check():
-    recipes.check(DEFAULT)
-    recipes.check(SMOKE)
+    config_checks.check(DEFAULT)
+    config_checks.check(SMOKE)
 
 
 def test_check_show_epochs_beyond_epochs():
     cfg = edited(DEFAULT, lambda c: c["part_b"]["ddpm"]["time_cond"].update(show_epochs=[1, 25]))
     with pytest.raises(recipes.ConfigError) as err:
-        recipes.check(cfg)
+        config_checks.check(cfg)
     msg = str(err.value)
     assert "part_b.ddpm.time_cond.show_epochs has [25]" in msg and "part_b.ddpm.time_cond.epochs = 20" in msg
     cfg = edited(DEFAULT, lambda c: c["part_b"]["single_step"].update(epochs=3))  # show_epochs [1, 5]
     with pytest.raises(recipes.ConfigError, match=r"part_b\.single_step\.show_epochs has \[5\]"):
-        recipes.check(cfg)
+        config_checks.check(cfg)
 
 
 def test_check_beta_order():
     cfg = edited(DEFAULT, lambda c: c["part_b"]["ddpm"].update(beta_start=0.03))
     with pytest.raises(recipes.ConfigError, match=r"part_b\.ddpm\.beta_start \(0\.03\) must not exceed part_b\.ddpm\.beta_end \(0\.02\)"):
-        recipes.check(cfg)
-    recipes.check(edited(DEFAULT, lambda c: c["part_b"]["ddpm"].update(beta_start=0.02)))  # equal is fine
+        config_checks.check(cfg)
+    config_checks.check(edited(DEFAULT, lambda c: c["part_b"]["ddpm"].update(beta_start=0.02)))  # equal is fine
 
 
 def test_check_step_comparison_and_test_digits():
     cfg = edited(SMOKE, lambda c: c["part_b"].update(step_comparison=[2, 15, 25]))  # DDPM has T = 20; the Euler sampler takes any count
     with pytest.raises(recipes.ConfigError, match=r"part_b\.step_comparison has \[25\], more than part_b\.ddpm\.num_steps = 20"):
-        recipes.check(cfg)
+        config_checks.check(cfg)
     cfg = edited(SMOKE, lambda c: c["part_b"].update(num_test_digits=300))  # test_limit 256
     with pytest.raises(recipes.ConfigError, match="num_test_digits"):
-        recipes.check(cfg)
+        config_checks.check(cfg)
 
 
 def test_check_grid_is_a_prefix_of_the_evaluated_samples():
     cfg = edited(DEFAULT, lambda c: c["evaluation"].update(num_samples=30))  # grids of 40
     with pytest.raises(recipes.ConfigError, match=r"evaluation\.num_samples \(30\) is below part_b\.num_samples \(40\)"):
-        recipes.check(cfg)
-    recipes.check(edited(DEFAULT, lambda c: c["evaluation"].update(num_samples=40)))
+        config_checks.check(cfg)
+    config_checks.check(edited(DEFAULT, lambda c: c["evaluation"].update(num_samples=40)))
 
 
 def test_epoch_priority_runs_the_longest_chains_first():
@@ -153,28 +153,28 @@ def test_epoch_priority_runs_the_longest_chains_first():
 
 def test_check_ignores_editions_not_run():
     cfg = edited(DEFAULT, lambda c: (c["part_b"].update(editions=["ddpm"]), c["part_b"]["flow"]["time_cond"].update(show_epochs=[99])))
-    recipes.check(cfg)
+    config_checks.check(cfg)
 
 
 # ---------------------------------------------------------------- targets
 
 
 def test_fmt_gamma():
-    assert recipes.fmt_gamma(5.0) == "5"
-    assert recipes.fmt_gamma(7.5) == "7.5"
-    assert recipes.fmt_gamma(0.0) == "0"
-    assert recipes.fmt_gamma(10.0) == "10"
-    assert recipes.fmt_gamma(5) == "5"
+    assert paths.fmt_gamma(5.0) == "5"
+    assert paths.fmt_gamma(7.5) == "7.5"
+    assert paths.fmt_gamma(0.0) == "0"
+    assert paths.fmt_gamma(10.0) == "10"
+    assert paths.fmt_gamma(5) == "5"
 
 
 def test_part_b_targets_default():
-    targets = recipes.part_b_targets(DEFAULT)
+    targets = paths.part_b_targets(DEFAULT)
     assert len(targets) == len(set(targets))
     t = set(targets)
     assert "results/part_b/ddpm/class_cond/epoch_020/samples_cfg5.png" in t
     # the guidance sweep: one grid per gamma at the final epoch
     for g in DEFAULT["part_b"]["ddpm"]["class_cond"]["guidance_sweep"]:
-        assert f"results/part_b/ddpm/class_cond/epoch_020/samples_cfg{recipes.fmt_gamma(g)}.png" in t
+        assert f"results/part_b/ddpm/class_cond/epoch_020/samples_cfg{paths.fmt_gamma(g)}.png" in t
     sweep20 = sorted(p for p in t if p.startswith("results/part_b/ddpm/class_cond/epoch_020/"))
     assert sweep20 == [f"results/part_b/ddpm/class_cond/epoch_020/samples_cfg{g}.png" for g in ("0", "1", "10", "3", "5", "7")]
     # earlier shown epochs: only the main guidance scale
@@ -210,16 +210,16 @@ def test_part_b_targets_default():
 
 def test_part_b_targets_ddpm_only_and_smoke():
     only_ddpm = edited(DEFAULT, lambda c: c["part_b"].update(editions=["ddpm"]))
-    t = recipes.part_b_targets(only_ddpm)
+    t = paths.part_b_targets(only_ddpm)
     assert not any("/flow/" in p or "pure_noise" in p for p in t)
-    smoke = set(recipes.part_b_targets(SMOKE))
+    smoke = set(paths.part_b_targets(SMOKE))
     assert {"results/part_b/ddpm/class_cond/epoch_002/samples_cfg0.png", "results/part_b/ddpm/class_cond/epoch_002/samples_cfg5.png"} <= smoke
     assert "results/part_b/ddpm/class_cond/epoch_001/samples_cfg5.png" not in smoke  # show_epochs [2]
 
 
 def test_sample_files_guidance_float_names():
     cfg = edited(DEFAULT, lambda c: c["part_b"]["ddpm"]["class_cond"].update(guidance=7.5, show_epochs=[1], guidance_sweep=[2.5]))
-    assert recipes.sample_files(cfg, "ddpm/class_cond") == [
+    assert paths.sample_files(cfg, "ddpm/class_cond") == [
         "results/part_b/ddpm/class_cond/epoch_001/samples_cfg7.5.png",
         "results/part_b/ddpm/class_cond/epoch_020/samples_cfg2.5.png",
     ]

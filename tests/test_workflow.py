@@ -14,7 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from fundiff import recipes
+from fundiff import paths, prompts, recipes
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -60,14 +60,38 @@ def test_every_rule_declares_a_log_and_a_benchmark():
     assert {n: m for n, m in missing.items() if m} == {}
     for name, block in rules.items():
         log = re.search(r'log:\n\s+"logs/([^"]+)\.log"', block).group(1)
-        bench = re.search(r'benchmark:\n\s+"benchmarks/([^"]+)\.tsv"', block).group(1)
+        assert re.search(rf'benchmark:\n\s+paths\.BENCHMARKS\["{name}"\]', block), name  # one home for benchmark paths
+        bench = re.fullmatch(r"benchmarks/(.+)\.tsv", paths.BENCHMARKS[name]).group(1)
         assert bench == log, (name, log, bench)
+    assert set(paths.BENCHMARKS) == set(rules)
+
+
+def test_lint_and_snakefmt_are_clean(tmp_path):
+    """`snakemake --lint` finds nothing (on the smoke and the default config) and snakefmt would
+    change no Snakemake file."""
+    for configfile in (SMOKE, DEFAULT):
+        proc = snakemake(tmp_path, "--lint", configfile=configfile, check=False)
+        assert proc.returncode == 0 and "Congratulations" in proc.stdout + proc.stderr, proc.stdout[-3000:] + proc.stderr[-3000:]
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    proc = subprocess.run([str(snakefmt), "--check", "."], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_report_reads_the_benchmark_file_of_every_job(tmp_path):
+    """paths.benchmark_files lists the benchmark file of every job of the smoke DAG but the
+    report's own: the report takes its timings from its inputs, not from the benchmarks/ folder."""
+    proc = snakemake(tmp_path, "-n")
+    planned = set(re.findall(r"^\s+benchmark: (\S+)$", proc.stdout, flags=re.M))
+    cfg = yaml.safe_load(SMOKE.read_text())
+    expected = set(paths.benchmark_files(cfg, cfg["part_a"]["model"]))
+    assert planned - expected == {paths.BENCHMARKS["render_report"]}
+    assert expected <= planned
 
 
 def test_default_dag_has_every_output(tmp_path):
     cfg = yaml.safe_load(DEFAULT.read_text())
     outputs = dry_run_outputs(tmp_path, DEFAULT)
-    expected = set(recipes.part_b_targets(cfg)) | {"results/report/index.html"}
+    expected = set(paths.part_b_targets(cfg)) | {"results/report/index.html"}
     for model in recipes.ALL_MODELS:
         epochs = recipes.model_settings(cfg, model)["epochs"]
         expected |= {f"results/part_b/{model}/checkpoints/epoch_{e:03d}.pt" for e in range(epochs + 1)}
@@ -121,11 +145,11 @@ def test_target_rules_build_one_part(tmp_path):
     the parts it does not need; `--until` stops at a rule."""
     cfg = yaml.safe_load(SMOKE.read_text())
     part_b = dry_run_outputs(tmp_path / "b", SMOKE, "part_b")
-    assert set(recipes.part_b_targets(cfg)) <= part_b and not any(o.startswith(("results/part_a/", "results/evaluation/", "results/report/")) for o in part_b)
+    assert set(paths.part_b_targets(cfg)) <= part_b and not any(o.startswith(("results/part_a/", "results/evaluation/", "results/report/")) for o in part_b)
     part_a = dry_run_outputs(tmp_path / "a", SMOKE, "part_a")
-    assert set(recipes.part_a_targets(cfg, "tiny")) <= part_a and not any(o.startswith("results/part_b/") for o in part_a)
+    assert set(paths.part_a_targets(cfg, "tiny")) <= part_a and not any(o.startswith("results/part_b/") for o in part_a)
     evaluation = dry_run_outputs(tmp_path / "e", SMOKE, "evaluation")
-    assert set(recipes.evaluation_targets(cfg)) <= evaluation and "results/report/index.html" not in evaluation
+    assert set(paths.evaluation_targets(cfg)) <= evaluation and "results/report/index.html" not in evaluation
     assert {"results/report/index.html", "results/quality_gates.csv"} <= dry_run_outputs(tmp_path / "r", SMOKE, "report")
     until = snakemake(tmp_path / "u", "-n", "--until", "init_model").stdout
     assert set(re.findall(r"^(?:local)?rule (\w+):", until, flags=re.M)) == {"init_model"}
@@ -200,7 +224,7 @@ def _sha(path: Path) -> str:
 def test_smoke_run_end_to_end(smoke_dir):
     tmp_path = smoke_dir
     cfg = yaml.safe_load(SMOKE.read_text())
-    targets = recipes.part_b_targets(cfg) + ["results/report/index.html"]
+    targets = paths.part_b_targets(cfg) + ["results/report/index.html"]
     for rel in targets:
         path = tmp_path / rel
         assert path.is_file() and path.stat().st_size > 0, rel
@@ -216,7 +240,7 @@ def test_smoke_run_end_to_end(smoke_dir):
     # Part A on the tiny IF models (DeepFloyd's code path): every file, stage II at 256 px, and
     # CFG, anagrams and hybrids at one batched UNet call per denoising step
     assert cfg["part_a"]["model"] == "tiny"
-    for rel in recipes.part_a_targets(cfg, "tiny"):
+    for rel in paths.part_a_targets(cfg, "tiny"):
         assert (tmp_path / rel).is_file() and (tmp_path / rel).stat().st_size > 0, rel
     import torch
 
@@ -230,20 +254,20 @@ def test_smoke_run_end_to_end(smoke_dir):
         text = (tmp_path / "logs/part_a" / log).read_text()
         assert "(1.00 calls per step;" in text, log
     embeds = torch.load(tmp_path / "resources/deepfloyd/tiny_prompt_embeds.pt", weights_only=True)
-    assert set(embeds) == {"", *recipes.deepfloyd_prompts(cfg)}
+    assert set(embeds) == {"", *prompts.deepfloyd_prompts(cfg)}
     metrics = pd.read_csv(tmp_path / "results/part_a/denoise_metrics.csv")
     assert set(metrics.estimate) == {"noisy", "gaussian blur", "one-step"} and metrics.psnr_db.notna().all()
 
     # measured sample quality: the classifier passed its floor, one metrics row per sample set
     from fundiff import evaluate
 
-    for rel in recipes.evaluation_targets(cfg):
+    for rel in paths.evaluation_targets(cfg):
         assert (tmp_path / rel).is_file(), rel
     clf = pd.read_csv(tmp_path / "results/evaluation/classifier.csv")
     assert len(clf) == 1 and clf.test_accuracy[0] >= cfg["evaluation"]["min_test_accuracy"]
     for model in recipes.generative_models(cfg):
         class_model = "guidance" in recipes.model_settings(cfg, model)
-        for rel in recipes.metrics_files(cfg, model):
+        for rel in paths.metrics_files(cfg, model):
             row = pd.read_csv(tmp_path / rel)
             assert list(row.columns) == evaluate.COLUMNS and len(row) == 1 and row.model[0] == model
             assert row[[f"frac_{k}" for k in range(10)]].sum(axis=1)[0] == pytest.approx(1)
@@ -265,7 +289,7 @@ def test_smoke_run_end_to_end(smoke_dir):
     tm = pd.read_csv(tmp_path / f"results/part_b/single_step/epoch_{max(cfg['part_b']['single_step']['show_epochs']):03d}/test_metrics.csv")
     assert mse.value == pytest.approx(tm[(tm.image == "denoised") & (tm.sigma == 0.5)].mse.iloc[0]) and mse.bar == 0.010
     figs = table[table.gate == "figures readable and not blank"].iloc[0]
-    assert figs.status == "PASS" and figs.value == len(recipes.figure_files(cfg, "tiny"))
+    assert figs.status == "PASS" and figs.value == len(paths.figure_files(cfg, "tiny"))
     html = (tmp_path / "results/report/index.html").read_text()
     assert "Quality gates: " + gates.summary(table) in html
     # no temporary leftovers under any final name
@@ -339,6 +363,27 @@ def test_smoke_reruns(smoke_dir):
 
 
 @pytest.mark.slow
+def test_changing_cfg_scale_reruns_only_the_jobs_that_read_it(smoke_dir, tmp_path):
+    """Each rule's params carry only the config keys it reads: after a finished run, a new
+    part_a.cfg_scale schedules the Part A jobs that sample with it (new 1.6 files, SDEdit, text
+    edits, inpainting, illusions) and the gates and report, nothing else of Part A or Part B.
+    Compared with a dry run of the unchanged config (an earlier test may have left jobs due)."""
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["part_a"]["cfg_scale"] = max(cfg["part_a"]["cfg_sweep"] + [cfg["part_a"]["cfg_scale"]]) + 1
+    path = tmp_path / "cfg_scale.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))  # params compare as text: keep the keys' order
+
+    def planned(*args, **kw):
+        out = snakemake(smoke_dir, "-n", *args, **kw).stdout
+        return set(re.findall(r"^(?:local)?rule (\w+):", out, flags=re.M))
+
+    before, after = planned(), planned(configfile=path)
+    users = {"part_a_sample", "part_a_sdedit", "part_a_text_edit", "part_a_inpaint", "part_a_illusion", "quality_gates", "render_report", "all"}
+    assert after - before == users - before, sorted(after - before)
+    assert not {"part_a_noising", "part_a_iterative", "part_a_setup", "train_epoch", "sample_model"} & (after - before)
+
+
+@pytest.mark.slow
 def test_part_a_on_the_mnist_model(smoke_dir, tmp_path):
     """The smoke run uses the tiny IF models; `mnist` runs the same Part A rules and file names on
     Part B's class-conditioned DDPM, and the report shows its banner."""
@@ -348,7 +393,7 @@ def test_part_a_on_the_mnist_model(smoke_dir, tmp_path):
     cfg["part_a"]["model"] = "mnist"
     path = tmp_path / "mnist.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    targets = recipes.part_a_targets(cfg, "mnist") + ["results/report/index.html"]
+    targets = paths.part_a_targets(cfg, "mnist") + ["results/report/index.html"]
     planned = snakemake(work, "-n", *targets, configfile=path)
     jobs = set(re.findall(r"^(?:local)?rule (\w+):", planned.stdout, flags=re.M))
     assert jobs and all(j.startswith("part_a_") or j in ("render_report", "quality_gates") for j in jobs), jobs  # Part B is reused, not retrained

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import recipes
+from . import paths, recipes
 
 CONFIDENT = 0.9  # evaluate.CONFIDENT (kept free of torch here); a test checks that the two agree
 
@@ -68,7 +68,7 @@ def _row(gate: str, model: str, setting: str, value: float, op: str, bar, note: 
 
 def final_row(metrics: pd.DataFrame, guidance: float | None) -> pd.Series:
     """The row of the last evaluated epoch at `guidance` (None: the unguided, time-conditioned rows)."""
-    rows = metrics if guidance is None else metrics[(metrics.guidance - guidance).abs() < 1e-9]
+    rows = paths.at_gamma(metrics, guidance)
     if rows.empty:
         raise ValueError(f"no evaluated setting at guidance {guidance}")
     return rows.sort_values("epoch").iloc[-1]

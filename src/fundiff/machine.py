@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import recipes
+from . import paths, recipes
 from .scriptutil import usable_cpus
 
 GFLOP_TRAIN_IMAGE_D128 = 6.4  # forward + backward of one image, D=128 (bench/train.py)
@@ -60,7 +60,7 @@ def recipe_gflop(config: dict) -> dict[str, float]:
             continue
         forward = GFLOP_FORWARD_IMAGE_D128 * _scale(m["hidden"]) * (2 if "guidance" in m else 1)
         steps = recipes.sampling_steps(config, model)
-        sets = len(recipes.sample_files(config, model))
+        sets = len(paths.sample_files(config, model))
         sampling += sets * ev.get("num_samples", 1000) * steps * forward
         sampling += pb.get("num_samples", 40) * steps * forward  # the animation
         if "guidance" in m and model.endswith("/class_cond"):

@@ -46,10 +46,10 @@ def provenance(config: dict, repo: Path) -> dict:
     }
 
 
-def benchmark_table(bench_dir: Path) -> pd.DataFrame:
-    """One row per job from Snakemake's `benchmark:` TSVs: wall time and peak memory."""
+def benchmark_table(files: list[str | Path], bench_dir: str | Path = "benchmarks") -> pd.DataFrame:
+    """One row per job from Snakemake's `benchmark:` TSVs (paths under `bench_dir`): wall time and peak memory."""
     rows = []
-    for tsv in sorted(bench_dir.rglob("*.tsv")):
+    for tsv in sorted(Path(f) for f in files):
         frame = pd.read_csv(tsv, sep="\t")
         if frame.empty:
             continue
