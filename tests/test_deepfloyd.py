@@ -94,7 +94,7 @@ def test_cfg_anagram_hybrid_cost_one_call_per_step(if_model):
     _, model, embeds = if_model
     c1, c2, u = embeds["a rocket ship"], embeds["an oil painting of an old man"], embeds[""]
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-    ts = samplers.strided_timesteps(990, 330)  # 990, 660, 330, 0: three steps
+    ts = samplers.course_timesteps(990, 330)  # 990, 660, 330, 0: three steps
     for name, fn in [
         ("cfg", lambda x, t: samplers.cfg_call(model, x, t, c1, u, 7.0)),
         ("anagram", lambda x, t: samplers.anagram_call(model, x, t, c1, c2, u, 7.0)),
@@ -114,7 +114,7 @@ def test_loop_equals_diffusers_scheduler_on_the_tiny_unet(if_model):
     """With thresholding on, our strided loop is the IF scheduler's own loop after set_timesteps(timesteps=strided)."""
     pipe, model, embeds = if_model
     scheduler = pipe.scheduler
-    ts = samplers.strided_timesteps(990, 90)
+    ts = samplers.course_timesteps(990, 90)
     cond = embeds["a rocket ship"]
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     cfg = scheduler.config

@@ -23,11 +23,11 @@ def _np(x):
 
 
 def test_strided_timesteps_course_values():
-    ts = samplers.strided_timesteps(990, 30)
+    ts = samplers.course_timesteps(990, 30)
     assert ts[:3] == [990, 960, 930] and ts[-1] == 0 and len(ts) == 34
     assert ts[10] == 690  # the course's i_start = 10
     with pytest.raises(ValueError):
-        samplers.strided_timesteps(100, 30)
+        samplers.course_timesteps(100, 30)
 
 
 def test_forward_and_estimate_invert():
@@ -57,7 +57,7 @@ def test_step_matches_course_formula_fixed_variance():
 @pytest.mark.parametrize("variance", ["beta", "posterior"])
 def test_fixed_variance_is_part_bs_strided_step(variance):
     """Part A's step on the MNIST model's schedule equals Part B's ddpm_step with the same strided
-    t -> t' and the same `variance` (one formula, ddpm.step_variance), and the two choices differ
+    t -> t' and the same `variance` (one formula, diffusion.step_variance), and the two choices differ
     by the factor (1 - abar_t') / (1 - abar_t) on the noise."""
     from fundiff import ddpm
 
@@ -97,7 +97,7 @@ def _tiny_if_scheduler():
 def test_step_equals_diffusers_ddpm_step_with_thresholding(i):
     """With thresholding on, our stateless step is DeepFloyd's scheduler step on the strided schedule."""
     scheduler = _tiny_if_scheduler()
-    ts = samplers.strided_timesteps(990, 30)
+    ts = samplers.course_timesteps(990, 30)
     scheduler.set_timesteps(timesteps=ts)
     t, tp = ts[i], ts[i + 1]
     g = torch.Generator().manual_seed(i)
@@ -112,7 +112,7 @@ def test_step_equals_diffusers_ddpm_step_with_thresholding(i):
 
 def test_learned_range_matches_scheduler_variance():
     scheduler = _tiny_if_scheduler()
-    ts = samplers.strided_timesteps(990, 30)
+    ts = samplers.course_timesteps(990, 30)
     scheduler.set_timesteps(timesteps=ts)
     var = torch.linspace(-1, 1, 7).reshape(1, 1, 1, 7)
     for t, tp in [(990, 960), (300, 270), (30, 0)]:
@@ -225,7 +225,7 @@ def test_sdedit_small_i_start_stays_close():
 
 def test_iterative_denoise_keeps_every_kth_and_validates():
     abar = _abar()
-    ts = samplers.strided_timesteps(990, 30)
+    ts = samplers.course_timesteps(990, 30)
     model = _Recorder()
     fn = samplers.guided(model, torch.zeros(1, 10), torch.zeros(1, 10), None)
     _, trace = samplers.iterative_denoise(fn, torch.randn(1, 1, 4, 4), ts, 10, abar, torch.Generator().manual_seed(0), keep_every=5)

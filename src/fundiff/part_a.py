@@ -329,7 +329,7 @@ class MnistContext(Context):
         self.hybrid_blur = (split["kernel_size"], split["sigma"]) if split else scale_kernel(pa["hybrid_blur"]["kernel_size"], pa["hybrid_blur"]["sigma"])
         self.far_sigma = self.m.get("hybrid_far_sigma")
         self.threshold = None  # the MNIST model predicts no variance and was trained on [0, 1]
-        self.variance = self.m.get("sample_variance", "beta")  # its fixed sigma_t^2 (ddpm.step_variance)
+        self.variance = self.m.get("sample_variance", "beta")  # its fixed sigma_t^2 (diffusion.step_variance)
         self._test_images = None
         self._data_root = data_root
         self._base_dir = Path(base_dir)
@@ -355,7 +355,7 @@ class DeepFloydContext(Context):
 
     def __init__(self, manifest_path: str | Path, embeds_path: str | Path, pa: dict, runtime: Runtime, base_dir: str | Path = "."):
         from . import deepfloyd
-        from .samplers import strided_timesteps
+        from .samplers import course_timesteps
 
         manifest = deepfloyd.read_manifest(manifest_path)
         self.manifest = manifest
@@ -364,7 +364,7 @@ class DeepFloydContext(Context):
         self.pipe = deepfloyd.load_pipeline(manifest, "stage1", runtime.device, self.m.get("cpu_offload", False))
         self.model = deepfloyd.IFModel(self.pipe.unet, runtime.device)
         self.abar = self.pipe.scheduler.alphas_cumprod.float().cpu()
-        self.timesteps = strided_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"])
+        self.timesteps = course_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"])
         self.shape = (3, 64, 64)
         self.blur = (pa["blur"]["kernel_size"], pa["blur"]["sigma"])
         self.hybrid_blur = (pa["hybrid_blur"]["kernel_size"], pa["hybrid_blur"]["sigma"])
