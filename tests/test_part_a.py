@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from fundiff import part_a, recipes, samplers
+from fundiff import inputs, part_a, recipes, samplers, views
 from fundiff.recipes import ConfigError, PromptError
 
 from .test_workflow import DEFAULT, SMOKE
@@ -164,8 +164,8 @@ def test_anagram_combination_and_single_call(view, dims):
     # each view is its own inverse (the sampler's formula needs it), and the half turn is not the flip
     assert torch.equal(samplers.ANAGRAM_VIEWS[view](samplers.ANAGRAM_VIEWS[view](x)), x)
     assert torch.equal(samplers.ANAGRAM_VIEWS[view](x), torch.flip(x, dims))
-    views = part_a.illusion_views(x.sigmoid(), "anagram", (3, 1.0), view)
-    assert torch.equal(views[1:], v(x.sigmoid()))
+    shown = views.illusion_views(x.sigmoid(), "anagram", (3, 1.0), view)
+    assert torch.equal(shown[1:], v(x.sigmoid()))
 
 
 def test_hybrid_combination():
@@ -201,7 +201,7 @@ def test_inpainting_changes_only_the_hole():
     abar = torch.cat([torch.ones(1), _abar(300)])
     ts = recipes.scaled_timesteps(990, 90, 300)
     x0 = torch.rand(1, 1, 28, 28)
-    mask = part_a.rect_mask([4, 14, 0, 28])
+    mask = inputs.rect_mask([4, 14, 0, 28])
     model = _Recorder()
     fn = samplers.guided(model, torch.zeros(1, 10), torch.zeros(1, 10), 3.0)
     out, trace = samplers.inpaint(fn, x0, mask, ts, abar, torch.Generator().manual_seed(0))
@@ -325,18 +325,18 @@ def test_load_png_converts_and_rejects(tmp_path):
     rgba = Image.new("RGBA", (56, 56), (255, 255, 255, 255))
     rgba.paste((0, 0, 0, 255), (20, 10, 36, 46))
     rgba.save(tmp_path / "rgba.png")
-    x = part_a.load_png(tmp_path / "rgba.png")
+    x = inputs.load_png(tmp_path / "rgba.png")
     assert x.shape == (1, 1, 28, 28) and x.max() > 0.9 and x.mean() < 0.5  # dark stroke -> white digit
     sixteen = Image.fromarray((np.random.default_rng(0).random((28, 28)) * 65535).astype(np.uint16))
     sixteen.save(tmp_path / "g16.png")
-    assert part_a.load_png(tmp_path / "g16.png").shape == (1, 1, 28, 28)
+    assert inputs.load_png(tmp_path / "g16.png").shape == (1, 1, 28, 28)
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     with pytest.raises(ValueError, match="cannot be read"):
-        part_a.load_png(tmp_path / "bad.png")
+        inputs.load_png(tmp_path / "bad.png")
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        part_a.load_png(tmp_path / "missing.png")
+        inputs.load_png(tmp_path / "missing.png")
     with pytest.raises(ValueError, match="inside the 28x28"):
-        part_a.rect_mask([0, 30, 0, 28])
+        inputs.rect_mask([0, 30, 0, 28])
 
 
 def test_anagram_view_setting_in_the_schema():

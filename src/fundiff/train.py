@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -38,6 +37,7 @@ import torch.nn.functional as F
 from . import ddpm, flow
 from .device import Runtime
 from .io import save_torch
+from .seeds import stream_seed
 from .unet import UNet, UNetConfig
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,6 @@ def model_config(recipe: dict) -> UNetConfig:
         conditioning=recipe.get("conditioning", "none"),
         time_combine=recipe.get("time_combine", "add"),
     )
-
-
-def stream_seed(seed: int, name: str) -> int:
-    """A seed for one model's random stream, derived from the global seed and the model's name."""
-    return (seed * 1_000_003 + zlib.crc32(name.encode())) % (2**63)
 
 
 def init_checkpoint(recipe: dict, name: str, seed: int) -> dict:
