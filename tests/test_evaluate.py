@@ -170,15 +170,15 @@ def test_eval_samples_are_batched_seeded_and_balanced(model):
     steps = recipes.sampling_steps(SMOKE, model) if model.startswith("flow/") else None
     guidance = 5.0 if "class" in model else None
     fp32 = device.resolve("cpu", "fp32")
-    out = evaluate.draw_eval_samples(state, fp32, 30, 10, seed=7, guidance=guidance, num_steps=steps)
+    out = part_b.draw_eval_samples(state, fp32, 30, 10, seed=7, guidance=guidance, num_steps=steps)
     assert out["samples"].shape == (30, 1, 28, 28) and out["epoch"] == 0
     if "class" in model:
         assert torch.equal(out["labels"], part_b.sample_labels(30))
         with pytest.raises(ValueError, match="multiple of 10"):
-            evaluate.draw_eval_samples(state, fp32, 30, 15, seed=7, guidance=guidance, num_steps=steps)
+            part_b.draw_eval_samples(state, fp32, 30, 15, seed=7, guidance=guidance, num_steps=steps)
     else:
         assert out["labels"] is None
-    again = evaluate.draw_eval_samples(state, fp32, 30, 10, seed=7, guidance=guidance, num_steps=steps)
+    again = part_b.draw_eval_samples(state, fp32, 30, 10, seed=7, guidance=guidance, num_steps=steps)
     assert torch.equal(out["samples"], again["samples"])
     # batch b is the single run seeded with seed + b
     second = part_b.sample_checkpoint(state, fp32, 10, 8, guidance=guidance, num_steps=steps)["samples"]

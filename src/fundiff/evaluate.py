@@ -171,42 +171,6 @@ def load_classifier(path, runtime: Runtime | None = None, min_test_accuracy: flo
     return model
 
 
-# ---------------------------------------------------------------------------- sample sets
-
-
-def draw_eval_samples(
-    state: dict,
-    runtime: Runtime,
-    num_samples: int,
-    batch_size: int,
-    seed: int,
-    guidance: float | None = None,
-    num_steps: int | None = None,
-    progress: Callable[[str], Callable] | None = None,
-    variance: str = "beta",
-) -> dict:
-    """`num_samples` samples of one checkpoint in batches of `batch_size` (batch b seeded with
-    seed + b). Class-conditioned models get the labels 0, 1, ..., 9, 0, ... (part_b.sample_labels),
-    which needs a `batch_size` that is a multiple of 10. `progress(desc)` returns a tqdm-like wrapper.
-    Returns {"samples": [N, 1, 28, 28] float32 in the model's range, "labels": [N] or None, ...}."""
-    from . import part_b
-
-    if state["recipe"].get("conditioning") == "class" and batch_size % 10:
-        raise ValueError(f"evaluation.batch_size must be a multiple of 10 for class-conditioned models (got {batch_size}), so the labels stay balanced")
-    samples, labels = [], []
-    starts = list(range(0, num_samples, batch_size))
-    for b, start in enumerate(starts):
-        n = min(batch_size, num_samples - start)
-        wrap = progress(f"batch {b + 1}/{len(starts)}") if progress else None
-        out = part_b.sample_checkpoint(state, runtime, n, (seed + b) % 2**63, guidance=guidance, num_steps=num_steps, progress=wrap, variance=variance)
-        samples.append(out["samples"].float())
-        labels.append(out["labels"])
-    labels = None if labels[0] is None else torch.cat(labels)
-    if labels is not None and not torch.equal(labels, part_b.sample_labels(num_samples)):
-        raise AssertionError("evaluation sample labels are not the balanced 0..9 sequence")
-    return {"samples": torch.cat(samples), "labels": labels, "guidance": guidance, "epoch": state["epoch"], "seed": seed, "num_steps": num_steps}
-
-
 # ---------------------------------------------------------------------------- metrics
 
 
