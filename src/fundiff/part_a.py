@@ -1,7 +1,8 @@
-"""Part A's model side: the models behind Part A's interface and the inputs of its experiments.
+"""Part A's sampling contexts: one run's model, schedule, conditions and inputs.
 
-Part A's samplers (`fundiff.samplers`) take a model `model(x, t, cond) -> (eps, var)`, a table
-of abar_t, a timestep list and conditions. A `Context` supplies them: `DeepFloydContext` for
+Part A's samplers (`fundiff.samplers`) take a model `model(x, t, cond) -> (eps, var)` (the
+adapters in `fundiff.models`), a table of abar_t, a timestep list and conditions; input files
+are read by `fundiff.inputs`. A `Context` supplies them: `DeepFloydContext` for
 DeepFloyd IF stage I (and its tiny offline stand-in), `MnistContext` for the `mnist` option,
 the final class-conditioned DDPM of Part B with digit classes as prompts.
 
