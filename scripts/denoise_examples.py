@@ -2,7 +2,7 @@
 
 import torch
 
-from fundiff import data, figures, part_b, train
+from fundiff import data, figures, part_b, seeds, train
 from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
@@ -10,7 +10,7 @@ runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 state = train.load_checkpoint(snakemake.input.checkpoint)
 model = train.build_model(state, runtime).eval()
 clean = data.to_float(data.load_split(p.data_root, "test", limit=p.num_digits)[0])
-generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_b/denoise_examples"))
+generator = torch.Generator().manual_seed(seeds.stream_seed(p.seed, "part_b/denoise_examples"))
 noisy = part_b.add_noise(clean, p.sigma, generator)
 denoised = part_b.denoise(model, noisy, runtime)
 figures.image_table(

@@ -4,7 +4,7 @@ import torch
 
 from fundiff import data, figures, part_b
 from fundiff.scriptutil import finish, setup
-from fundiff.train import stream_seed
+from fundiff.seeds import stream_seed
 
 setup(snakemake.log[0])
 p = snakemake.params

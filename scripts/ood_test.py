@@ -2,7 +2,7 @@
 
 import torch
 
-from fundiff import data, figures, part_b, train
+from fundiff import data, figures, part_b, seeds, train
 from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
@@ -11,7 +11,7 @@ state = train.load_checkpoint(snakemake.input.checkpoint)
 model = train.build_model(state, runtime).eval()
 clean = data.to_float(data.load_split(p.data_root, "test", limit=p.num_digits)[0])
 # same stream as the noising grid: the noisy rows here are the ones shown there
-generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_b/noising"))
+generator = torch.Generator().manual_seed(seeds.stream_seed(p.seed, "part_b/noising"))
 rows = part_b.ood_rows(model, clean, p.sigmas, runtime, generator)
 labels = [f"test image {i + 1}\n{kind}" for i in range(len(clean)) for kind in ("noisy", "denoised")]
 figures.image_table(

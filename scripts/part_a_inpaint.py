@@ -2,7 +2,7 @@
 
 import torch
 
-from fundiff import figures, part_a, samplers, train
+from fundiff import figures, part_a, samplers, seeds
 from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
@@ -12,7 +12,7 @@ index = int(snakemake.wildcards.index)
 entry = ctx.m["inpaint"][index]
 x0 = ctx.image(entry["image"])
 mask = ctx.mask(entry)
-generator = torch.Generator().manual_seed(train.stream_seed(p.seed, f"part_a/inpaint/{index}"))
+generator = torch.Generator().manual_seed(seeds.stream_seed(p.seed, f"part_a/inpaint/{index}"))
 eps_fn = ctx.eps_fn(ctx.generic, p.pa["cfg_scale"])
 out, _ = samplers.inpaint(eps_fn, x0, mask, ctx.timesteps, ctx.abar, generator, **ctx.sampling)
 ctx.log_calls(f"inpainting {entry['image']}", len(ctx.timesteps) - 1, 1)

@@ -3,14 +3,14 @@
 import pandas as pd
 import torch
 
-from fundiff import figures, part_a, samplers, train
+from fundiff import figures, metrics, part_a, samplers, seeds
 from fundiff.io import atomic_path
 from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 ctx = part_a.open_context(p.model, snakemake.input, p, runtime)
-generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_a/iterative"))
+generator = torch.Generator().manual_seed(seeds.stream_seed(p.seed, "part_a/iterative"))
 x0 = ctx.image("test")
 i_start = p.pa["iterative_i_start"]
 t = ctx.timesteps[i_start]
@@ -31,7 +31,7 @@ figures.image_table(
     cell_labels=[None, ["clean", "iterative", "one-step", f"blur (k={k}, σ={s:.2f})"]],
     title=f"iterative denoising from i_start={i_start} (t={t})",
 )
-records = [{"estimate": n, **part_a.image_metrics(ctx.display(img), ctx.display(x0))} for n, img in (("noisy", x_t), ("iterative", final), ("one-step", one), ("gaussian blur", blurred))]
+records = [{"estimate": n, **metrics.image_quality(ctx.display(img), ctx.display(x0))} for n, img in (("noisy", x_t), ("iterative", final), ("one-step", one), ("gaussian blur", blurred))]
 with atomic_path(snakemake.output.csv) as tmp:
     pd.DataFrame(records).assign(i_start=i_start, model_t=t).to_csv(tmp, index=False, float_format="%.4f")
 finish()

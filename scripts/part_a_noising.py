@@ -3,14 +3,14 @@
 import pandas as pd
 import torch
 
-from fundiff import figures, part_a, samplers, train
+from fundiff import figures, metrics, part_a, samplers, seeds
 from fundiff.io import atomic_path
 from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 ctx = part_a.open_context(p.model, snakemake.input, p, runtime)
-generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_a/noising"))
+generator = torch.Generator().manual_seed(seeds.stream_seed(p.seed, "part_a/noising"))
 x0 = ctx.image("test")
 eps_fn = ctx.eps_fn(ctx.generic, None)
 k, s = ctx.blur
@@ -23,7 +23,7 @@ for t_ref in p.pa["forward_t"]:
     rows.append(ctx.display(torch.cat([x0, x_t, blurred, estimate])))
     labels.append(f"t = {t_ref}\n(model t = {t})")
     for name, img in (("noisy", x_t), ("gaussian blur", blurred), ("one-step", estimate)):
-        records.append({"t": t_ref, "model_t": t, "estimate": name, **part_a.image_metrics(ctx.display(img), ctx.display(x0))})
+        records.append({"t": t_ref, "model_t": t, "estimate": name, **metrics.image_quality(ctx.display(img), ctx.display(x0))})
 ctx.log_calls("one-step estimates", len(rows), len(rows))
 figures.image_table(rows, snakemake.output.png, row_labels=labels, col_labels=["clean", "noisy x_t", f"blur k={k} σ={s:.2f}", "one-step x̂0"])
 with atomic_path(snakemake.output.csv) as tmp:

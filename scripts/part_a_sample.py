@@ -3,14 +3,14 @@ num_samples images of the generic prompt; the configured sample_prompts form an 
 
 import torch
 
-from fundiff import figures, part_a, samplers, train
+from fundiff import figures, part_a, samplers, seeds
 from fundiff.io import save_torch
 from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 ctx = part_a.open_context(p.model, snakemake.input, p, runtime)
-generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_a/samples"))  # same noise for every gamma
+generator = torch.Generator().manual_seed(seeds.stream_seed(p.seed, "part_a/samples"))  # same noise for every gamma
 generic = [ctx.m.get("generic_prompt", "")] * p.pa["num_samples"]
 if p.guidance is None:  # 1.5: the generic prompt, no guidance
     prompts = generic
@@ -25,7 +25,7 @@ ctx.log_calls("sampling", len(ctx.timesteps) - 1, len(prompts))
 record = {"samples": out, "prompts": prompts, "guidance": p.guidance}
 rows, row_labels = [ctx.display(out)], ["64 px (stage I)" if p.model != "mnist" else "28 px"]
 if ctx.m.get("upsample"):  # DeepFloyd: stage II to 256 px, same prompts, seeded
-    generator2 = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_a/samples/stage2"))
+    generator2 = torch.Generator().manual_seed(seeds.stream_seed(p.seed, "part_a/samples/stage2"))
     record["upsampled"] = ctx.upsample(out.clamp(-1, 1), prompts, generator2, steps=min(ctx.m["num_inference_steps"]))
     rows.append(ctx.display(record["upsampled"]))
     row_labels.append("256 px (stage II)")

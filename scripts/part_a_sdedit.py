@@ -2,7 +2,7 @@
 
 import torch
 
-from fundiff import figures, part_a, samplers, train
+from fundiff import figures, part_a, samplers, seeds
 from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
@@ -17,7 +17,7 @@ x0 = ctx.image(name)
 eps_fn = ctx.eps_fn(ctx.condition([prompt]), p.pa["cfg_scale"])
 results = []
 for i_start in p.pa["sdedit_i_starts"]:
-    generator = torch.Generator().manual_seed(train.stream_seed(p.seed, f"part_a/sdedit/{name}/{prompt}/{i_start}"))
+    generator = torch.Generator().manual_seed(seeds.stream_seed(p.seed, f"part_a/sdedit/{name}/{prompt}/{i_start}"))
     out, _ = samplers.sdedit(eps_fn, x0, ctx.timesteps, i_start, ctx.abar, generator, **ctx.sampling)
     results.append(out)
 ctx.log_calls(f"SDEdit of {name}", sum(len(ctx.timesteps) - 1 - i for i in p.pa["sdedit_i_starts"]), len(results))

@@ -2,7 +2,7 @@
 
 import torch
 
-from fundiff import figures, part_a, train
+from fundiff import figures, part_a, seeds
 from fundiff.scriptutil import finish, setup
 
 p = snakemake.params
@@ -11,7 +11,7 @@ ctx = part_a.open_context(p.model, snakemake.input, p, runtime)
 steps = int(snakemake.wildcards.steps)
 prompts = list(ctx.m["setup_prompts"])
 dev = runtime.device
-generator = torch.Generator().manual_seed(train.stream_seed(p.seed, f"part_a/setup/{steps}"))
+generator = torch.Generator().manual_seed(seeds.stream_seed(p.seed, f"part_a/setup/{steps}"))
 # the pipeline's own sampler (with its thresholding and CFG 7), from precomputed embeddings
 low = ctx.pipe(prompt_embeds=ctx.condition(prompts).to(dev), negative_prompt_embeds=ctx.uncond.expand(len(prompts), -1, -1).to(dev),
                num_inference_steps=steps, generator=generator, output_type="pt").images.float().cpu()

@@ -4,7 +4,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from fundiff import data, figures, part_b, train
+from fundiff import data, figures, part_b, seeds, train
 from fundiff.io import atomic_path
 from fundiff.scriptutil import finish, setup
 
@@ -13,7 +13,7 @@ runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 state = train.load_checkpoint(snakemake.input.checkpoint)
 model = train.build_model(state, runtime).eval()
 mean = part_b.mean_image(data.to_float(data.load_split(p.data_root, "train", limit=p.train_limit)[0]))
-generator = torch.Generator().manual_seed(train.stream_seed(p.seed, "part_b/pure_noise/examples"))
+generator = torch.Generator().manual_seed(seeds.stream_seed(p.seed, "part_b/pure_noise/examples"))
 noise = torch.randn((max(p.num_digits, 100), 1, 28, 28), generator=generator)
 outputs = part_b.denoise(model, noise, runtime)
 k = p.num_digits

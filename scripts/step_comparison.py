@@ -5,7 +5,7 @@ import time
 import pandas as pd
 import torch
 
-from fundiff import figures, part_b, train
+from fundiff import figures, part_b, seeds, train
 from fundiff.io import atomic_path
 from fundiff.scriptutil import finish, setup
 
@@ -15,7 +15,7 @@ rows, grids, labels = [], [], []
 for model, path in zip(p.models, snakemake.input.checkpoints):
     state = train.load_checkpoint(path)
     edition = model.split("/")[0]
-    seed = train.stream_seed(p.seed, f"part_b/{model}/samples")
+    seed = seeds.stream_seed(p.seed, f"part_b/{model}/samples")
     for steps in p.steps:
         if runtime.device.type == "cuda":
             torch.cuda.synchronize()

@@ -5,7 +5,7 @@ import time
 
 import pandas as pd
 
-from fundiff import data, evaluate, train
+from fundiff import data, evaluate, seeds
 from fundiff.io import atomic_path
 from fundiff.scriptutil import finish, progress, setup
 
@@ -15,7 +15,7 @@ images, labels = data.load_split(p.data_root, "train", limit=p.train_limit)
 test_images, test_labels = data.load_split(p.data_root, "test", limit=p.test_limit)
 start = time.perf_counter()
 model, acc = evaluate.train_classifier(
-    images, labels, test_images, test_labels, seed=train.stream_seed(p.seed, "evaluation/classifier"),
+    images, labels, test_images, test_labels, seed=seeds.stream_seed(p.seed, "evaluation/classifier"),
     epochs=p.epochs, batch_size=p.batch_size, lr=p.lr, runtime=runtime, progress=progress("classifier"),
 )
 logging.getLogger("fundiff").info("classifier trained and tested in %.1f s", time.perf_counter() - start)

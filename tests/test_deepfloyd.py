@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fundiff import deepfloyd, part_a, samplers
+from fundiff import deepfloyd, inputs, models, part_a, samplers
 
 REPOS = {"stage1": "DeepFloyd/IF-I-XL-v1.0", "stage2": "DeepFloyd/IF-II-L-v1.0"}
 REPO = Path(__file__).resolve().parents[1]
@@ -73,7 +73,7 @@ def test_prompt_embeddings(tiny):
 def if_model(tiny):
     pipe = deepfloyd.load_pipeline(tiny, "stage1", torch.device("cpu"))
     embeds = deepfloyd.encode_prompts(tiny, ["a rocket ship", "an oil painting of an old man"], torch.device("cpu"))
-    return pipe, deepfloyd.IFModel(pipe.unet, torch.device("cpu")), embeds
+    return pipe, models.IFModel(pipe.unet, torch.device("cpu")), embeds
 
 
 def test_unet_adapter_splits_and_batches(if_model):
@@ -94,7 +94,7 @@ def test_cfg_anagram_hybrid_cost_one_call_per_step(if_model):
     _, model, embeds = if_model
     c1, c2, u = embeds["a rocket ship"], embeds["an oil painting of an old man"], embeds[""]
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-    ts = samplers.strided_timesteps(990, 330)  # 990, 660, 330, 0: three steps
+    ts = samplers.course_timesteps(990, 330)  # 990, 660, 330, 0: three steps
     for name, fn in [
         ("cfg", lambda x, t: samplers.cfg_call(model, x, t, c1, u, 7.0)),
         ("anagram", lambda x, t: samplers.anagram_call(model, x, t, c1, c2, u, 7.0)),
@@ -114,7 +114,7 @@ def test_loop_equals_diffusers_scheduler_on_the_tiny_unet(if_model):
     """With thresholding on, our strided loop is the IF scheduler's own loop after set_timesteps(timesteps=strided)."""
     pipe, model, embeds = if_model
     scheduler = pipe.scheduler
-    ts = samplers.strided_timesteps(990, 90)
+    ts = samplers.course_timesteps(990, 90)
     cond = embeds["a rocket ship"]
     x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(3))
     cfg = scheduler.config
@@ -132,14 +132,14 @@ def test_loop_equals_diffusers_scheduler_on_the_tiny_unet(if_model):
 
 
 def test_rgb_inputs_skimage_crop_and_range():
-    x = part_a.load_rgb({"source": "skimage:astronaut", "crop": [0, 300, 100, 400]})
+    x = inputs.load_rgb({"source": "skimage:astronaut", "crop": [0, 300, 100, 400]})
     assert x.shape == (1, 3, 64, 64) and 0 <= x.min() and x.max() <= 1 and x.std() > 0.1
-    centre = part_a.load_rgb({"source": "skimage:chelsea"})  # default: the central square
+    centre = inputs.load_rgb({"source": "skimage:chelsea"})  # default: the central square
     assert centre.shape == (1, 3, 64, 64)
     with pytest.raises(ValueError, match="goes past"):
-        part_a.load_rgb({"source": "skimage:astronaut", "crop": [0, 600, 0, 100]})
+        inputs.load_rgb({"source": "skimage:astronaut", "crop": [0, 600, 0, 100]})
     with pytest.raises(ValueError, match="no photo called"):
-        part_a.load_rgb({"source": "skimage:not_a_photo"})
+        inputs.load_rgb({"source": "skimage:not_a_photo"})
 
 
 def test_rgb_inputs_files_and_urls(tmp_path):
@@ -147,21 +147,21 @@ def test_rgb_inputs_files_and_urls(tmp_path):
 
     png = tmp_path / "drawing.png"
     Image.new("RGBA", (80, 60), (200, 30, 30, 255)).save(png)
-    x = part_a.load_rgb({"source": str(png)})
+    x = inputs.load_rgb({"source": str(png)})
     assert x.shape == (1, 3, 64, 64) and abs(x[0, 0].mean().item() - 200 / 255) < 0.01
     # the URL path, offline through file://, checked against its sha256
     digest = hashlib.sha256(png.read_bytes()).hexdigest()
-    assert torch.equal(part_a.load_rgb({"source": png.as_uri(), "sha256": digest}), x)
+    assert torch.equal(inputs.load_rgb({"source": png.as_uri(), "sha256": digest}), x)
     with pytest.raises(ValueError, match="sha256"):
-        part_a.load_rgb({"source": png.as_uri(), "sha256": "0" * 64})
+        inputs.load_rgb({"source": png.as_uri(), "sha256": "0" * 64})
     with pytest.raises(ValueError, match="could not be downloaded"):
-        part_a.load_rgb({"source": (tmp_path / "gone.png").as_uri(), "sha256": digest})
+        inputs.load_rgb({"source": (tmp_path / "gone.png").as_uri(), "sha256": digest})
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        part_a.load_rgb({"source": "nowhere.png"}, base_dir=tmp_path)
+        inputs.load_rgb({"source": "nowhere.png"}, base_dir=tmp_path)
     bad = tmp_path / "corrupt.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     with pytest.raises(ValueError, match="corrupt, not an image or too large"):
-        part_a.load_rgb({"source": str(bad)})
+        inputs.load_rgb({"source": str(bad)})
 
 
 def test_mask_files(tmp_path):
@@ -169,14 +169,14 @@ def test_mask_files(tmp_path):
     im = Image.new("L", (64, 64), 0)
     im.paste(255, (10, 20, 30, 40))
     im.save(ok)
-    mask = part_a.load_mask(ok, 64)
+    mask = inputs.load_mask(ok, 64)
     assert mask.shape == (1, 1, 64, 64) and mask.sum() == 20 * 20 and mask[0, 0, 20, 10] == 1
     Image.new("L", (28, 28), 255).save(tmp_path / "small.png")
     with pytest.raises(ValueError, match="is 28x28, but the images are 64x64"):
-        part_a.load_mask(tmp_path / "small.png", 64)
+        inputs.load_mask(tmp_path / "small.png", 64)
     Image.new("L", (64, 64), 0).save(tmp_path / "empty.png")
     with pytest.raises(ValueError, match="no white pixel"):
-        part_a.load_mask(tmp_path / "empty.png", 64)
+        inputs.load_mask(tmp_path / "empty.png", 64)
 
 
 # ---------------------------------------------------------------- fetching: every failure explained
@@ -273,22 +273,22 @@ def test_rgb_inputs_odd_modes_are_converted_with_a_note(tmp_path, caplog):
     im = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
     im.paste((0, 0, 255, 255), (0, 0, 32, 64))
     im.save(rgba)
-    x = part_a.load_rgb({"source": str(rgba)})
+    x = inputs.load_rgb({"source": str(rgba)})
     assert torch.allclose(x[0, :, 10, 50], torch.ones(3)) and torch.allclose(x[0, :, 10, 10], torch.tensor([0.0, 0.0, 1.0]))
     # 16-bit grey: scaled to 8 bits, not clipped to white
     grey16 = tmp_path / "grey16.png"
     Image.fromarray(np.full((64, 64), 32768, dtype=np.uint16)).save(grey16)
-    x = part_a.load_rgb({"source": str(grey16)})
+    x = inputs.load_rgb({"source": str(grey16)})
     assert abs(x.mean().item() - 0.5) < 0.01
     # CMYK JPEG
     cmyk = tmp_path / "cmyk.jpg"
     Image.new("CMYK", (64, 64), (0, 255, 255, 0)).save(cmyk)  # pure red in CMYK
-    x = part_a.load_rgb({"source": str(cmyk)})
+    x = inputs.load_rgb({"source": str(cmyk)})
     assert x[0, 0].mean() > 0.9 and x[0, 1].mean() < 0.1
     # a huge photo: downscaled
     huge = tmp_path / "huge.png"
     Image.new("RGB", (6000, 5000), (10, 200, 30)).save(huge)
-    x = part_a.load_rgb({"source": str(huge)})
+    x = inputs.load_rgb({"source": str(huge)})
     assert x.shape == (1, 3, 64, 64) and abs(x[0, 1].mean().item() - 200 / 255) < 0.01
     notes = caplog.text
     for words in ["composited on white", "scaled to 8 bits", "converting CMYK", "a 6000x5000 image, downscaled"]:
@@ -329,7 +329,7 @@ def test_stage2_upsampling_keeps_the_views(tiny, tmp_path, caplog, kind):
     assert up.shape == (1, 3, 256, 256) and torch.isfinite(up).all()
     assert f"stage II {kind}: 3 UNet calls for 3 denoising steps at 256 px" in caplog.text
     # the conditioning channels are the model's input only: zero eps and var there
-    model = deepfloyd.IFStage2Model(ctx.stage2().unet, torch.device("cpu"), 250)
+    model = models.IFStage2Model(ctx.stage2().unet, torch.device("cpu"), 250)
     eps, var = model(torch.randn(2, 6, 256, 256), 500, torch.cat([c1, c2]))
     assert eps.shape == var.shape == (2, 6, 256, 256) and eps[:, 3:].abs().max() == 0 and var[:, 3:].abs().max() == 0
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from fundiff import data, device, evaluate, part_b, paths, recipes, train
+from fundiff import data, device, evaluate, metrics, models, part_b, paths, recipes, train, views
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = yaml.safe_load((REPO / "config" / "smoke.yaml").read_text())
@@ -112,7 +112,7 @@ def test_frechet_distance_equals_torchmetrics_fid(classifier, mnist, num_fake):
 
 def test_accuracy_floor_stops_a_broken_classifier(tmp_path, mnist):
     tx, ty = mnist["test"]
-    broken = evaluate.MnistClassifier()
+    broken = models.MnistClassifier()
     with torch.no_grad():  # constant logits: every image is a 0
         broken.head.weight.zero_()
         broken.head.bias.copy_(torch.eye(10)[0])
@@ -130,7 +130,7 @@ def test_accuracy_floor_stops_a_broken_classifier(tmp_path, mnist):
     evaluate.save_classifier(broken, tmp_path / "clf.pt", acc)
     with pytest.raises(evaluate.AccuracyFloorError):
         evaluate.load_classifier(tmp_path / "clf.pt", min_test_accuracy=0.99)
-    assert isinstance(evaluate.load_classifier(tmp_path / "clf.pt", min_test_accuracy=0.0), evaluate.MnistClassifier)
+    assert isinstance(evaluate.load_classifier(tmp_path / "clf.pt", min_test_accuracy=0.0), models.MnistClassifier)
 
 
 def test_metric_helpers():
@@ -170,15 +170,15 @@ def test_eval_samples_are_batched_seeded_and_balanced(model):
     steps = recipes.sampling_steps(SMOKE, model) if model.startswith("flow/") else None
     guidance = 5.0 if "class" in model else None
     fp32 = device.resolve("cpu", "fp32")
-    out = evaluate.draw_eval_samples(state, fp32, 30, 10, seed=7, guidance=guidance, num_steps=steps)
+    out = part_b.draw_eval_samples(state, fp32, 30, 10, seed=7, guidance=guidance, num_steps=steps)
     assert out["samples"].shape == (30, 1, 28, 28) and out["epoch"] == 0
     if "class" in model:
         assert torch.equal(out["labels"], part_b.sample_labels(30))
         with pytest.raises(ValueError, match="multiple of 10"):
-            evaluate.draw_eval_samples(state, fp32, 30, 15, seed=7, guidance=guidance, num_steps=steps)
+            part_b.draw_eval_samples(state, fp32, 30, 15, seed=7, guidance=guidance, num_steps=steps)
     else:
         assert out["labels"] is None
-    again = evaluate.draw_eval_samples(state, fp32, 30, 10, seed=7, guidance=guidance, num_steps=steps)
+    again = part_b.draw_eval_samples(state, fp32, 30, 10, seed=7, guidance=guidance, num_steps=steps)
     assert torch.equal(out["samples"], again["samples"])
     # batch b is the single run seeded with seed + b
     second = part_b.sample_checkpoint(state, fp32, 10, 8, guidance=guidance, num_steps=steps)["samples"]
@@ -239,7 +239,7 @@ def test_denoiser_test_metrics_score_the_training_sigma_on_every_image(mnist):
 
 @pytest.mark.parametrize("sigma", [0.0, 0.1, 0.5, 1.0])
 def test_image_quality_against_torchmetrics_and_the_psnr_formula(sigma):
-    """Denoising PSNR/SSIM (part_b.image_quality, scikit-image): PSNR = 10 log10(1 / pooled MSE)
+    """Denoising PSNR/SSIM (metrics.image_quality, scikit-image): PSNR = 10 log10(1 / pooled MSE)
     exactly as torchmetrics computes it over a batch; the mean per-image SSIM within 0.01 of
     torchmetrics' (they differ only at the borders), identical images score 1."""
     from torchmetrics.functional.image import peak_signal_noise_ratio, structural_similarity_index_measure
@@ -249,7 +249,7 @@ def test_image_quality_against_torchmetrics_and_the_psnr_formula(sigma):
     g = torch.Generator().manual_seed(7)
     clean = torch.rand(64, 1, 28, 28, generator=g) ** 4
     pred = (clean + sigma * torch.randn(clean.shape, generator=g)).clamp(0, 1)
-    q = part_b.image_quality(pred, clean)
+    q = metrics.image_quality(pred, clean)
     if sigma == 0.0:
         assert q["ssim"] == pytest.approx(1.0) and q["psnr_db"] == float("inf")
         return
@@ -257,8 +257,8 @@ def test_image_quality_against_torchmetrics_and_the_psnr_formula(sigma):
     assert q["psnr_db"] == pytest.approx(10 * math.log10(1 / mse), rel=1e-5)
     assert q["psnr_db"] == pytest.approx(peak_signal_noise_ratio(pred, clean, data_range=1.0).item(), rel=1e-5)
     assert q["ssim"] == pytest.approx(structural_similarity_index_measure(pred, clean, data_range=1.0).item(), abs=0.01)
-    one = part_b.image_quality(pred[:1], clean[:1])["ssim"]
-    assert np.mean([part_b.image_quality(pred[i:i + 1], clean[i:i + 1])["ssim"] for i in range(4)]) == pytest.approx(part_b.image_quality(pred[:4], clean[:4])["ssim"], rel=1e-5)  # a mean over images
+    one = metrics.image_quality(pred[:1], clean[:1])["ssim"]
+    assert np.mean([metrics.image_quality(pred[i:i + 1], clean[i:i + 1])["ssim"] for i in range(4)]) == pytest.approx(metrics.image_quality(pred[:4], clean[:4])["ssim"], rel=1e-5)  # a mean over images
     assert 0 < one < 1
 
 
@@ -342,9 +342,9 @@ def test_hybrids_are_read_as_perceived(classifier, mnist):
     """A hybrid is read as a viewer sees it: up close the hybrid itself (intended: its high
     digit), from afar the hybrid blurred by hybrid_far_sigma (its low digit); its low- and
     high-pass components, which nobody sees alone, are not read. Records carry their views as
-    part_a.illusion_views made them; here real digits stand in for the views so that the
+    views.illusion_views made them; here real digits stand in for the views so that the
     readings are known: a 3 up close, a 5 from afar, 8s as the components."""
-    from fundiff import gates, part_a
+    from fundiff import gates
     from fundiff.samplers import gaussian_lowpass
 
     model, _ = classifier
@@ -353,11 +353,11 @@ def test_hybrids_are_read_as_perceived(classifier, mnist):
     digit = {k: tx[i : i + 1] for k, i in first.items()}
     # what illusion_views shows and the readings take: the image itself, and its blur at far_sigma
     image = digit[3]
-    views = part_a.illusion_views(image, "hybrid", (7, 1.5), far_sigma=2.0)
-    assert torch.equal(views[part_a.HYBRID_CLOSE], image[0])
-    torch.testing.assert_close(views[part_a.HYBRID_FAR], gaussian_lowpass(image, part_a.far_kernel(2.0), 2.0)[0])
-    assert part_a.far_kernel(2.0) == 13 and part_a.far_kernel(0.875) == 7
-    torch.testing.assert_close(views[1] + views[2] - 0.5, image[0])  # low + high = the hybrid
+    shown = views.illusion_views(image, "hybrid", (7, 1.5), far_sigma=2.0)
+    assert torch.equal(shown[views.HYBRID_CLOSE], image[0])
+    torch.testing.assert_close(shown[views.HYBRID_FAR], gaussian_lowpass(image, views.far_kernel(2.0), 2.0)[0])
+    assert views.far_kernel(2.0) == 13 and views.far_kernel(0.875) == 7
+    torch.testing.assert_close(shown[1] + shown[2] - 0.5, image[0])  # low + high = the hybrid
 
     stand_in = torch.cat([digit[3], digit[8], digit[8], digit[5]])  # close, low-pass, high-pass, far
     records = [

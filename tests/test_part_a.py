@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from fundiff import config_checks, part_a, part_a_model, recipes, samplers
+from fundiff import config_checks, inputs, part_a, part_a_model, prompts, recipes, samplers, timesteps, views
 from fundiff.recipes import ConfigError, PromptError
 
 from .test_workflow import DEFAULT, SMOKE
@@ -23,11 +23,11 @@ def _np(x):
 
 
 def test_strided_timesteps_course_values():
-    ts = samplers.strided_timesteps(990, 30)
+    ts = samplers.course_timesteps(990, 30)
     assert ts[:3] == [990, 960, 930] and ts[-1] == 0 and len(ts) == 34
     assert ts[10] == 690  # the course's i_start = 10
     with pytest.raises(ValueError):
-        samplers.strided_timesteps(100, 30)
+        samplers.course_timesteps(100, 30)
 
 
 def test_forward_and_estimate_invert():
@@ -57,7 +57,7 @@ def test_step_matches_course_formula_fixed_variance():
 @pytest.mark.parametrize("variance", ["beta", "posterior"])
 def test_fixed_variance_is_part_bs_strided_step(variance):
     """Part A's step on the MNIST model's schedule equals Part B's ddpm_step with the same strided
-    t -> t' and the same `variance` (one formula, ddpm.step_variance), and the two choices differ
+    t -> t' and the same `variance` (one formula, diffusion.step_variance), and the two choices differ
     by the factor (1 - abar_t') / (1 - abar_t) on the noise."""
     from fundiff import ddpm
 
@@ -97,7 +97,7 @@ def _tiny_if_scheduler():
 def test_step_equals_diffusers_ddpm_step_with_thresholding(i):
     """With thresholding on, our stateless step is DeepFloyd's scheduler step on the strided schedule."""
     scheduler = _tiny_if_scheduler()
-    ts = samplers.strided_timesteps(990, 30)
+    ts = samplers.course_timesteps(990, 30)
     scheduler.set_timesteps(timesteps=ts)
     t, tp = ts[i], ts[i + 1]
     g = torch.Generator().manual_seed(i)
@@ -112,7 +112,7 @@ def test_step_equals_diffusers_ddpm_step_with_thresholding(i):
 
 def test_learned_range_matches_scheduler_variance():
     scheduler = _tiny_if_scheduler()
-    ts = samplers.strided_timesteps(990, 30)
+    ts = samplers.course_timesteps(990, 30)
     scheduler.set_timesteps(timesteps=ts)
     var = torch.linspace(-1, 1, 7).reshape(1, 1, 1, 7)
     for t, tp in [(990, 960), (300, 270), (30, 0)]:
@@ -164,8 +164,8 @@ def test_anagram_combination_and_single_call(view, dims):
     # each view is its own inverse (the sampler's formula needs it), and the half turn is not the flip
     assert torch.equal(samplers.ANAGRAM_VIEWS[view](samplers.ANAGRAM_VIEWS[view](x)), x)
     assert torch.equal(samplers.ANAGRAM_VIEWS[view](x), torch.flip(x, dims))
-    views = part_a.illusion_views(x.sigmoid(), "anagram", (3, 1.0), view)
-    assert torch.equal(views[1:], v(x.sigmoid()))
+    shown = views.illusion_views(x.sigmoid(), "anagram", (3, 1.0), view)
+    assert torch.equal(shown[1:], v(x.sigmoid()))
 
 
 def test_hybrid_combination():
@@ -199,9 +199,9 @@ def test_gaussian_lowpass_rejects_what_it_cannot_do():
 
 def test_inpainting_changes_only_the_hole():
     abar = torch.cat([torch.ones(1), _abar(300)])
-    ts = recipes.scaled_timesteps(990, 90, 300)
+    ts = timesteps.scaled_timesteps(990, 90, 300)
     x0 = torch.rand(1, 1, 28, 28)
-    mask = part_a.rect_mask([4, 14, 0, 28])
+    mask = inputs.rect_mask([4, 14, 0, 28])
     model = _Recorder()
     fn = samplers.guided(model, torch.zeros(1, 10), torch.zeros(1, 10), 3.0)
     out, trace = samplers.inpaint(fn, x0, mask, ts, abar, torch.Generator().manual_seed(0))
@@ -212,7 +212,7 @@ def test_inpainting_changes_only_the_hole():
 
 def test_sdedit_small_i_start_stays_close():
     abar = torch.cat([torch.ones(1), _abar(300)])
-    ts = recipes.scaled_timesteps(990, 30, 300)
+    ts = timesteps.scaled_timesteps(990, 30, 300)
     x0 = torch.rand(1, 1, 28, 28)
 
     def perfect(x, t):  # knows x0: the exact noise estimate
@@ -225,7 +225,7 @@ def test_sdedit_small_i_start_stays_close():
 
 def test_iterative_denoise_keeps_every_kth_and_validates():
     abar = _abar()
-    ts = samplers.strided_timesteps(990, 30)
+    ts = samplers.course_timesteps(990, 30)
     model = _Recorder()
     fn = samplers.guided(model, torch.zeros(1, 10), torch.zeros(1, 10), None)
     _, trace = samplers.iterative_denoise(fn, torch.randn(1, 1, 4, 4), ts, 10, abar, torch.Generator().manual_seed(0), keep_every=5)
@@ -240,13 +240,13 @@ def test_iterative_denoise_keeps_every_kth_and_validates():
 
 @pytest.mark.parametrize("prompt, k", [("3", 3), ("a 3", 3), ("The digit 7", 7), ("  a 0 ", 0), ("", None), ("number 9", 9)])
 def test_prompt_to_class(prompt, k):
-    assert recipes.prompt_to_class(prompt) == k
+    assert prompts.prompt_to_class(prompt) == k
 
 
 @pytest.mark.parametrize("prompt", ["a rocket ship", "a 12", "3 3", "a high quality photo"])
 def test_prompt_to_class_rejects(prompt):
     with pytest.raises(PromptError, match="digit prompts"):
-        recipes.prompt_to_class(prompt)
+        prompts.prompt_to_class(prompt)
 
 
 def test_prompt_condition_one_hot_and_null():
@@ -255,13 +255,13 @@ def test_prompt_condition_one_hot_and_null():
 
 
 def test_schedule_scaling():
-    ts = recipes.scaled_timesteps(990, 30, 300)
+    ts = timesteps.scaled_timesteps(990, 30, 300)
     assert ts[:3] == [297, 288, 279] and ts[-1] == 0 and len(ts) == 34 and ts[10] == 207
-    assert recipes.scale_t(500, 300) == 150 and recipes.scale_t(250, 300) == 75
+    assert timesteps.scale_t(500, 300) == 150 and timesteps.scale_t(250, 300) == 75
     assert part_a.scale_kernel(33, 2.0) == (15, pytest.approx(0.875))
     assert part_a.scale_kernel(5, 2.0)[0] == 3
     with pytest.raises(ConfigError, match="too fine"):
-        recipes.scaled_timesteps(990, 30, 20)
+        timesteps.scaled_timesteps(990, 30, 20)
 
 
 def test_auto_choice(monkeypatch, tmp_path):
@@ -325,18 +325,18 @@ def test_load_png_converts_and_rejects(tmp_path):
     rgba = Image.new("RGBA", (56, 56), (255, 255, 255, 255))
     rgba.paste((0, 0, 0, 255), (20, 10, 36, 46))
     rgba.save(tmp_path / "rgba.png")
-    x = part_a.load_png(tmp_path / "rgba.png")
+    x = inputs.load_png(tmp_path / "rgba.png")
     assert x.shape == (1, 1, 28, 28) and x.max() > 0.9 and x.mean() < 0.5  # dark stroke -> white digit
     sixteen = Image.fromarray((np.random.default_rng(0).random((28, 28)) * 65535).astype(np.uint16))
     sixteen.save(tmp_path / "g16.png")
-    assert part_a.load_png(tmp_path / "g16.png").shape == (1, 1, 28, 28)
+    assert inputs.load_png(tmp_path / "g16.png").shape == (1, 1, 28, 28)
     (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     with pytest.raises(ValueError, match="cannot be read"):
-        part_a.load_png(tmp_path / "bad.png")
+        inputs.load_png(tmp_path / "bad.png")
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        part_a.load_png(tmp_path / "missing.png")
+        inputs.load_png(tmp_path / "missing.png")
     with pytest.raises(ValueError, match="inside the 28x28"):
-        part_a.rect_mask([0, 30, 0, 28])
+        inputs.rect_mask([0, 30, 0, 28])
 
 
 def test_anagram_view_setting_in_the_schema():

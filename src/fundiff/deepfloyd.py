@@ -273,49 +273,6 @@ def load_pipeline(manifest: dict, role: str, device: torch.device, cpu_offload: 
     return pipe
 
 
-class IFModel:
-    """Part A's model interface on an IF stage-I UNet: (x, t, embeddings) -> (eps, learned-range var).
-
-    Counts its forward calls (`calls`) and the images they carried (`images`).
-    """
-
-    def __init__(self, unet, device: torch.device):
-        self.unet, self.device = unet, device
-        self.dtype = unet.dtype
-        self.calls = 0
-        self.images = 0
-
-    @torch.no_grad()
-    def _unet(self, x: torch.Tensor, t: int, cond: torch.Tensor, **extra) -> tuple[torch.Tensor, torch.Tensor]:
-        """One counted UNet call; its 6 output channels split into (eps, var) on x's device, fp32."""
-        self.calls += 1
-        self.images += x.shape[0]
-        out = self.unet(x.to(self.device, self.dtype), torch.tensor(t, device=self.device),
-                        encoder_hidden_states=cond.to(self.device, self.dtype), return_dict=False, **extra)[0]
-        return out.float().to(x.device).split(3, dim=1)
-
-    def __call__(self, x: torch.Tensor, t: int, cond: torch.Tensor):
-        return self._unet(x, t, cond)
-
-
-class IFStage2Model(IFModel):
-    """Stage II's UNet behind Part A's model interface, so the view-combining samplers (anagrams,
-    hybrids) run at 256 px too. The sampler's state carries 6 channels: the noisy 256 px image and,
-    in channels 3:6, the upscaled stage-I image it is conditioned on, so a view (a flip) turns
-    both; the model returns zero eps and var for the conditioning channels, and the loop pastes
-    them back after every step (`keep_condition`)."""
-
-    def __init__(self, unet, device: torch.device, noise_level: int):
-        super().__init__(unet, device)
-        self.noise_level = noise_level
-
-    def __call__(self, x: torch.Tensor, t: int, cond: torch.Tensor):
-        labels = torch.full((x.shape[0],), self.noise_level, device=self.device)
-        eps, var = self._unet(x, t, cond, class_labels=labels)
-        zeros = torch.zeros_like(eps)
-        return torch.cat([eps, zeros], 1), torch.cat([var, zeros], 1)
-
-
 def stage2_condition(pipe, low: torch.Tensor, generator: torch.Generator, noise_level: int = 250) -> torch.Tensor:
     """The stage-II conditioning image: the 64 px image upscaled (bilinear) and noised to `noise_level`, as the pipeline does."""
     import torch.nn.functional as F

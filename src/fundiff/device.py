@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
@@ -57,3 +58,41 @@ def resolve(device: str = "auto", precision: str = "auto") -> Runtime:
     else:
         bf16 = precision == "bf16"
     return Runtime(device=dev, bf16=bf16, channels_last=precision == "auto" or bf16)
+
+
+class CudaGraphStep:
+    """A training step (forward, loss, backward, optimizer step) captured once as a CUDA graph and
+    replayed: the small UNets' steps are a few hundred short kernels, and launching them one by one
+    from Python costs more than running them. The first `eager` full-size steps run normally (on a
+    side stream, as capture requires); every step, these included, is a real training step on
+    its batch. A batch of another size (an epoch's last) runs eagerly."""
+
+    def __init__(self, body: Callable, eager: int = 2, eager_cache: bool = True):
+        self.body, self.eager_left, self.eager_cache = body, eager, eager_cache
+        self.graph = self.static = self.loss = None
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.static is None:
+            self.static = (x.clone(), labels.clone(), {k: v.clone() for k, v in draws.items()})
+        sx, sy, sd = self.static
+        if x.shape != sx.shape:
+            return self.body(x, labels, draws)
+        sx.copy_(x)
+        sy.copy_(labels)
+        for k, v in sd.items():
+            v.copy_(draws[k])
+        if self.graph is None:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            if self.eager_left > 0:
+                self.eager_left -= 1
+                with torch.cuda.stream(side):
+                    loss = self.body(sx, sy, sd, cache=self.eager_cache)
+                torch.cuda.current_stream().wait_stream(side)
+                return loss
+            torch.cuda.synchronize()
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.loss = self.body(sx, sy, sd, cache=False)
+        self.graph.replay()
+        return self.loss.clone()

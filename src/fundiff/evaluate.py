@@ -35,47 +35,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .device import Runtime
+from .models import NUM_CLASSES, MnistClassifier
 
 log = logging.getLogger(__name__)
 
-NUM_CLASSES = 10
 MAX_ENTROPY_BITS = math.log2(NUM_CLASSES)
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 CONFIDENT = 0.9  # a sample "reads as a digit" when its predicted class has at least this probability
 
 
 class AccuracyFloorError(RuntimeError):
     pass
-
-
-def _block(cin: int, cout: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
-
-
-class MnistClassifier(nn.Module):
-    """conv-BN-ReLU x2, pool, conv-BN-ReLU x2, pool, conv-BN-ReLU, pool -> 128-d features -> 10 logits.
-
-    Inputs are images [N, 1, 28, 28] in [0, 1] (normalised inside); `features` is the
-    penultimate layer (after BN and ReLU), the space of the diversity and Frechet metrics.
-    """
-
-    def __init__(self, width: int = 16, num_features: int = 128):
-        super().__init__()
-        self.width, self.num_features = width, num_features
-        w = width
-        self.body = nn.Sequential(
-            _block(1, w), _block(w, w), nn.MaxPool2d(2),  # 14x14
-            _block(w, 2 * w), _block(2 * w, 2 * w), nn.MaxPool2d(2),  # 7x7
-            _block(2 * w, 4 * w), nn.MaxPool2d(2),  # 3x3
-        )
-        self.embed = nn.Sequential(nn.Flatten(), nn.Linear(4 * w * 9, num_features, bias=False), nn.BatchNorm1d(num_features), nn.ReLU(inplace=True))
-        self.head = nn.Linear(num_features, NUM_CLASSES)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed(self.body((x - MNIST_MEAN) / MNIST_STD))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 def _as_images(x: torch.Tensor) -> torch.Tensor:
@@ -200,42 +169,6 @@ def load_classifier(path, runtime: Runtime | None = None, min_test_accuracy: flo
         if runtime.channels_last:
             model = model.to(memory_format=torch.channels_last)
     return model
-
-
-# ---------------------------------------------------------------------------- sample sets
-
-
-def draw_eval_samples(
-    state: dict,
-    runtime: Runtime,
-    num_samples: int,
-    batch_size: int,
-    seed: int,
-    guidance: float | None = None,
-    num_steps: int | None = None,
-    progress: Callable[[str], Callable] | None = None,
-    variance: str = "beta",
-) -> dict:
-    """`num_samples` samples of one checkpoint in batches of `batch_size` (batch b seeded with
-    seed + b). Class-conditioned models get the labels 0, 1, ..., 9, 0, ... (part_b.sample_labels),
-    which needs a `batch_size` that is a multiple of 10. `progress(desc)` returns a tqdm-like wrapper.
-    Returns {"samples": [N, 1, 28, 28] float32 in the model's range, "labels": [N] or None, ...}."""
-    from . import part_b
-
-    if state["recipe"].get("conditioning") == "class" and batch_size % 10:
-        raise ValueError(f"evaluation.batch_size must be a multiple of 10 for class-conditioned models (got {batch_size}), so the labels stay balanced")
-    samples, labels = [], []
-    starts = list(range(0, num_samples, batch_size))
-    for b, start in enumerate(starts):
-        n = min(batch_size, num_samples - start)
-        wrap = progress(f"batch {b + 1}/{len(starts)}") if progress else None
-        out = part_b.sample_checkpoint(state, runtime, n, (seed + b) % 2**63, guidance=guidance, num_steps=num_steps, progress=wrap, variance=variance)
-        samples.append(out["samples"].float())
-        labels.append(out["labels"])
-    labels = None if labels[0] is None else torch.cat(labels)
-    if labels is not None and not torch.equal(labels, part_b.sample_labels(num_samples)):
-        raise AssertionError("evaluation sample labels are not the balanced 0..9 sequence")
-    return {"samples": torch.cat(samples), "labels": labels, "guidance": guidance, "epoch": state["epoch"], "seed": seed, "num_steps": num_steps}
 
 
 # ---------------------------------------------------------------------------- metrics
@@ -408,14 +341,14 @@ def part_a_readings(model: MnistClassifier, samples: torch.Tensor | None, record
 
     `samples` are the 1.5 samples from noise without a prompt ([N, 1, 28, 28] in [0, 1]; None:
     none read); each is read for whichever digit it shows (no intended class). `records` are the
-    saved illusions ({"kind", "index", "views" from part_a.illusion_views, "prompts", "view"}):
+    saved illusions ({"kind", "index", "views" from views.illusion_views, "prompts", "view"}):
     an anagram is read upright (intended: prompt 1) and in its second view, flipped or turned
-    half round (prompt 2, the record's "view"); a hybrid as it is perceived (part_a.illusion_views):
+    half round (prompt 2, the record's "view"); a hybrid as it is perceived (views.illusion_views):
     up close, the hybrid itself at full resolution (intended: its high-frequency digit, prompt 2),
     and from afar, the hybrid blurred as a distant eye sees it (its low-frequency digit, prompt 1).
     """
-    from .part_a import HYBRID_CLOSE, HYBRID_FAR, VIEW_NAMES
-    from .recipes import prompt_to_class
+    from .views import HYBRID_CLOSE, HYBRID_FAR, VIEW_NAMES
+    from .prompts import prompt_to_class
 
     rows = []
 

@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from .ddpm import cfg_combine
+from .diffusion import guided_call
 
 VelocityModel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
@@ -40,12 +40,8 @@ def euler_step(x: torch.Tensor, velocity: torch.Tensor, dt: float) -> torch.Tens
 
 
 def guided_velocity(model: VelocityModel, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None, guidance: float | None) -> torch.Tensor:
-    """One batched call over [x; x] with [c; 0], then u = u_uncond + gamma (u_cond - u_uncond)."""
-    if cond is None or guidance is None:
-        return model(x, t, cond)
-    both = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cond, torch.zeros_like(cond)]))
-    u_cond, u_uncond = both.chunk(2)
-    return cfg_combine(u_uncond, u_cond, guidance)
+    """The guided velocity u = u_uncond + gamma (u_cond - u_uncond): `diffusion.guided_call` (one batched call)."""
+    return guided_call(model, x, t, cond, guidance)
 
 
 @torch.no_grad()

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from . import ddpm, flow
 from .device import Runtime
+from .metrics import image_quality
 from .train import build_model, schedule_for
 
 
@@ -67,25 +68,6 @@ def test_metrics(model, images: torch.Tensor, sigmas: list[float], runtime: Runt
     return pd.DataFrame(rows)
 
 
-def image_quality(pred: torch.Tensor, clean: torch.Tensor) -> dict[str, float]:
-    """PSNR of the pooled MSE, 10 log10(1 / MSE), and the mean per-image SSIM (Gaussian window,
-    sigma 1.5, Wang et al.'s constants), by scikit-image, for [N, 1, H, W] images in [0, 1].
-
-    scikit-image rather than torchmetrics: importing torchmetrics costs ~7.5 s of CPU (it pulls
-    in torchvision, transformers and scipy.signal), more than the metric itself costs at 10,000
-    MNIST images (~0.5 ms each); the two SSIMs differ only in border handling (tested)."""
-    import numpy as np
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    p = pred.detach().float().cpu().reshape(-1, *pred.shape[-2:]).numpy()
-    c = clean.detach().float().cpu().reshape(-1, *clean.shape[-2:]).numpy()
-    ssim = structural_similarity(p.transpose(1, 2, 0), c.transpose(1, 2, 0), data_range=1.0, channel_axis=-1,
-                                 gaussian_weights=True, sigma=1.5, use_sample_covariance=False)  # mean over the images
-    with np.errstate(divide="ignore"):  # identical images: PSNR = inf, as torchmetrics gives
-        psnr = peak_signal_noise_ratio(c, p, data_range=1.0)
-    return {"psnr_db": float(psnr), "ssim": float(ssim)}
-
-
 def sample_labels(n: int, num_classes: int = 10) -> torch.Tensor:
     """0, 1, ..., 9, 0, 1, ...: a grid with 10 columns then shows one digit per column."""
     return torch.arange(n) % num_classes
@@ -141,3 +123,34 @@ def sample_checkpoint(
 def mean_image(images: torch.Tensor) -> torch.Tensor:
     """The average training image [1, 1, 28, 28]: the L2-optimal output for a pure-noise input."""
     return images.mean(dim=0, keepdim=True)
+
+
+def draw_eval_samples(
+    state: dict,
+    runtime: Runtime,
+    num_samples: int,
+    batch_size: int,
+    seed: int,
+    guidance: float | None = None,
+    num_steps: int | None = None,
+    progress: Callable[[str], Callable] | None = None,
+    variance: str = "beta",
+) -> dict:
+    """`num_samples` samples of one checkpoint in batches of `batch_size` (batch b seeded with
+    seed + b). Class-conditioned models get the labels 0, 1, ..., 9, 0, ... (sample_labels),
+    which needs a `batch_size` that is a multiple of 10. `progress(desc)` returns a tqdm-like wrapper.
+    Returns {"samples": [N, 1, 28, 28] float32 in the model's range, "labels": [N] or None, ...}."""
+    if state["recipe"].get("conditioning") == "class" and batch_size % 10:
+        raise ValueError(f"evaluation.batch_size must be a multiple of 10 for class-conditioned models (got {batch_size}), so the labels stay balanced")
+    samples, labels = [], []
+    starts = list(range(0, num_samples, batch_size))
+    for b, start in enumerate(starts):
+        n = min(batch_size, num_samples - start)
+        wrap = progress(f"batch {b + 1}/{len(starts)}") if progress else None
+        out = sample_checkpoint(state, runtime, n, (seed + b) % 2**63, guidance=guidance, num_steps=num_steps, progress=wrap, variance=variance)
+        samples.append(out["samples"].float())
+        labels.append(out["labels"])
+    labels = None if labels[0] is None else torch.cat(labels)
+    if labels is not None and not torch.equal(labels, sample_labels(num_samples)):
+        raise AssertionError("evaluation sample labels are not the balanced 0..9 sequence")
+    return {"samples": torch.cat(samples), "labels": labels, "guidance": guidance, "epoch": state["epoch"], "seed": seed, "num_steps": num_steps}

@@ -105,8 +105,3 @@ def sampling_steps(config: dict, model: str) -> int:
 
 def is_class_conditioned(config: dict, model: str) -> bool:
     return "guidance" in model_settings(config, model)
-
-
-# Part A's sampler reads these timestep and prompt helpers under this module's name.
-from .prompts import prompt_to_class  # noqa: E402,F401
-from .timesteps import scale_t, scaled_timesteps  # noqa: E402,F401

@@ -1,4 +1,5 @@
-"""Part A samplers: pure functions over tensors, for any noise-predicting model.
+"""Part A samplers: pure functions over tensors, for any noise-predicting model, on the formulas
+of `fundiff.diffusion` (integer timesteps into an abar table).
 
 Notation (course Part A, DDPM/DeepFloyd):
 
@@ -10,7 +11,7 @@ Notation (course Part A, DDPM/DeepFloyd):
 
 A model is a callable `model(x [B,C,H,W], t int, cond [B,...]) -> (eps, var)` where `var` is
 either None (fixed variance: sigma^2 = beta_t, or the posterior variance with variance="posterior",
-the formula of Part B's ddpm.step_variance) or DeepFloyd's learned-range values in [-1, 1]
+diffusion.step_variance) or DeepFloyd's learned-range values in [-1, 1]
 with eps's shape. Conditions are whatever the model takes (T5 embeddings for DeepFloyd,
 one-hot digits for the MNIST model); `uncond` is the model's null condition. Every guided
 sampler puts all its branches into ONE batched model call per step.
@@ -24,57 +25,37 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from . import diffusion
+from .diffusion import add_noise, cfg_combine, dynamic_threshold, strided_step, strided_timesteps, x0_estimate  # noqa: F401
+
 Model = Callable[[torch.Tensor, int, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
 
-def strided_timesteps(start: int = 990, stride: int = 30) -> list[int]:
-    """[start, start - stride, ..., 0]: the course's 990, 960, ..., 30, 0 (34 values)."""
+def course_timesteps(start: int = 990, stride: int = 30) -> list[int]:
+    """[start, start - stride, ..., 0]: the course's 990, 960, ..., 30, 0 (34 values), by `diffusion.strided_timesteps`."""
     if start < 0 or stride < 1 or start % stride:
         raise ValueError(f"need start >= 0, stride >= 1 and start a multiple of stride, got {start}, {stride}")
-    return list(range(start, -1, -stride))
+    return strided_timesteps(start, start // stride + 1, end=0)
+
+
+def _abar(alphas_cumprod: torch.Tensor, t: int) -> float:
+    """abar_t from the table; t < 0 stands for the clean end, abar = 1."""
+    return alphas_cumprod[t].item() if t >= 0 else 1.0
 
 
 def forward(x0: torch.Tensor, t: int, alphas_cumprod: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-    """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps."""
-    abar = alphas_cumprod[t].item()
-    return abar**0.5 * x0 + (1.0 - abar) ** 0.5 * noise
+    """`diffusion.add_noise` at integer timestep t of the table."""
+    return add_noise(x0, _abar(alphas_cumprod, t), noise)
 
 
 def estimate_x0(x_t: torch.Tensor, t: int, eps: torch.Tensor, alphas_cumprod: torch.Tensor) -> torch.Tensor:
-    """x0_hat = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)."""
-    abar = alphas_cumprod[t].item()
-    return (x_t - (1.0 - abar) ** 0.5 * eps) / abar**0.5
-
-
-def dynamic_threshold(x0: torch.Tensor, ratio: float = 0.995, max_value: float = 1.0) -> torch.Tensor:
-    """s = clamp(quantile_ratio(|x0|), 1, max_value) per image; x0 <- clamp(x0, -s, s) / s (Imagen)."""
-    flat = x0.reshape(x0.shape[0], -1).abs().float()
-    s = torch.quantile(flat, ratio, dim=1).clamp(min=1.0, max=max_value)[:, None]
-    out = torch.clamp(x0.reshape(x0.shape[0], -1), -s, s) / s
-    return out.reshape(x0.shape).to(x0.dtype)
+    """`diffusion.x0_estimate` at integer timestep t of the table."""
+    return x0_estimate(x_t, eps, _abar(alphas_cumprod, t))
 
 
 def learned_range_std(var: torch.Tensor, t: int, t_prev: int, alphas_cumprod: torch.Tensor) -> torch.Tensor:
-    """sigma = exp(0.5 (f log beta_t + (1 - f) log beta~_t)), f = (var + 1) / 2, beta~ = (1-abar_t')/(1-abar_t) beta_t.
-
-    Stateless form of diffusers' DDPMScheduler learned_range variance for a strided step.
-    """
-    abar_t = alphas_cumprod[t].item()
-    abar_prev = alphas_cumprod[t_prev].item() if t_prev >= 0 else 1.0
-    beta_t = 1.0 - abar_t / abar_prev
-    beta_tilde = max((1.0 - abar_prev) / (1.0 - abar_t) * beta_t, 1e-20)
-    frac = (var.float() + 1.0) / 2.0
-    log_var = frac * torch.log(torch.tensor(beta_t)) + (1.0 - frac) * torch.log(torch.tensor(beta_tilde))
-    return torch.exp(0.5 * log_var)
-
-
-def posterior_mean(x_t: torch.Tensor, x0_hat: torch.Tensor, t: int, t_prev: int, alphas_cumprod: torch.Tensor) -> torch.Tensor:
-    """sqrt(abar_t') beta_t / (1 - abar_t) x0_hat + sqrt(alpha_t) (1 - abar_t') / (1 - abar_t) x_t."""
-    abar_t = alphas_cumprod[t].item()
-    abar_prev = alphas_cumprod[t_prev].item() if t_prev >= 0 else 1.0
-    alpha_t = abar_t / abar_prev
-    beta_t = 1.0 - alpha_t
-    return (abar_prev**0.5 * beta_t / (1.0 - abar_t)) * x0_hat + (alpha_t**0.5 * (1.0 - abar_prev) / (1.0 - abar_t)) * x_t
+    """`diffusion.learned_range_std` for the step t -> t_prev of the table (diffusers' DDPMScheduler learned_range)."""
+    return diffusion.learned_range_std(var, _abar(alphas_cumprod, t), _abar(alphas_cumprod, t_prev))
 
 
 def step(
@@ -89,49 +70,30 @@ def step(
     threshold: tuple[float, float] | None = None,
     variance: str = "beta",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """x_t' = posterior_mean(x_t, x0_hat) + v_sigma; returns (x_t', x0_hat).
+    """`diffusion.strided_step` from t to t_prev < t of the table; returns (x_t', x0_hat).
 
     Args:
-        t, t_prev: the current and the next (less noisy) timestep, t_prev < t.
         eps, var: the model's outputs at (x_t, t); var None means a fixed variance (no noise
             when abar_t' = 1, the clean end), else learned-range values.
-        variance: the fixed variance, as Part B's ddpm.step_variance: "beta" (sigma^2 = beta_t,
-            the course) or "posterior" ((1 - abar_t')/(1 - abar_t) beta_t); unused with `var`.
+        variance: the fixed variance (`diffusion.step_variance`): "beta" (sigma^2 = beta_t, the
+            course) or "posterior"; unused with `var`.
         noise: injected z (tests); otherwise drawn from `generator`.
         threshold: (ratio, max_value) to threshold x0_hat dynamically; None (the course) keeps it.
     """
     if not t_prev < t:
         raise ValueError(f"t_prev must be below t, got t={t}, t_prev={t_prev}")
-    # 1. clean estimate, optionally thresholded
-    x0_hat = estimate_x0(x_t, t, eps, alphas_cumprod)
-    if threshold is not None:
-        x0_hat = dynamic_threshold(x0_hat, *threshold)
-    # 2. posterior mean
-    mean = posterior_mean(x_t, x0_hat, t, t_prev, alphas_cumprod)
-    # 3. variance: learned range, or fixed (beta_t or the posterior's)
-    if var is None:
-        from .ddpm import step_variance
-
-        abar_t = alphas_cumprod[t].item()
-        abar_prev = alphas_cumprod[t_prev].item() if t_prev >= 0 else 1.0
-        if abar_prev >= 1.0:
-            return mean, x0_hat
-        std = torch.tensor(step_variance(1.0 - abar_t / abar_prev, abar_t, abar_prev, variance) ** 0.5)
-    else:
-        std = learned_range_std(var, t, t_prev, alphas_cumprod)
-    if noise is None:
-        noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
-    return mean + std.to(x_t.device, x_t.dtype) * noise, x0_hat
+    return strided_step(x_t, eps, _abar(alphas_cumprod, t), _abar(alphas_cumprod, t_prev), var=var, variance=variance,
+                        threshold=threshold, generator=generator, noise=noise)
 
 
 # ---------------------------------------------------------------- guidance and combinations
 
 
 def cfg_call(model: Model, x: torch.Tensor, t: int, cond: torch.Tensor, uncond: torch.Tensor, guidance: float):
-    """One call on [x; x] with [cond; uncond]: eps = eps_u + gamma (eps_c - eps_u), var from the conditional branch."""
+    """One call on [x; x] with [cond; uncond], then `diffusion.cfg_combine`; var from the conditional branch."""
     eps, var = model(torch.cat([x, x]), t, torch.cat([cond, uncond]))
     eps_c, eps_u = eps.chunk(2)
-    return eps_u + guidance * (eps_c - eps_u), (None if var is None else var.chunk(2)[0])
+    return cfg_combine(eps_u, eps_c, guidance), (None if var is None else var.chunk(2)[0])
 
 
 def flip(x: torch.Tensor) -> torch.Tensor:
@@ -149,13 +111,13 @@ ANAGRAM_VIEWS = {"flip": flip, "rotate": rotate180}
 
 
 def anagram_call(model: Model, x, t, cond1, cond2, uncond, guidance, view=flip):
-    """eps = (eps~(x, p1) + view(eps~(view(x), p2))) / 2, eps~ with CFG, view an involution; all four branches in one call."""
+    """eps = (eps~(x, p1) + view(eps~(view(x), p2))) / 2, eps~ = cfg_combine, view an involution; all four branches in one call."""
     xs = torch.cat([x, view(x), x, view(x)])
     conds = torch.cat([cond1, cond2, uncond, uncond])
     eps, var = model(xs, t, conds)
     e1c, e2c, e1u, e2u = eps.chunk(4)
-    e1 = e1u + guidance * (e1c - e1u)
-    e2 = e2u + guidance * (e2c - e2u)
+    e1 = cfg_combine(e1u, e1c, guidance)
+    e2 = cfg_combine(e2u, e2c, guidance)
     v = None if var is None else (var.chunk(4)[0] + view(var.chunk(4)[1])) / 2
     return (e1 + view(e2)) / 2, v
 
@@ -187,8 +149,8 @@ def hybrid_call(model: Model, x, t, cond_low, cond_high, uncond, guidance, kerne
     """eps = lowpass(eps~(x, p1)) + highpass(eps~(x, p2)), highpass = identity - lowpass; one call."""
     eps, var = model(torch.cat([x, x, x, x]), t, torch.cat([cond_low, cond_high, uncond, uncond]))
     e1c, e2c, e1u, e2u = eps.chunk(4)
-    e1 = e1u + guidance * (e1c - e1u)
-    e2 = e2u + guidance * (e2c - e2u)
+    e1 = cfg_combine(e1u, e1c, guidance)
+    e2 = cfg_combine(e2u, e2c, guidance)
     low = gaussian_lowpass(e1, kernel_size, sigma)
     high = e2 - gaussian_lowpass(e2, kernel_size, sigma)
     v = None if var is None else (var.chunk(4)[0] + var.chunk(4)[1]) / 2

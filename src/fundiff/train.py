@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import zlib
 from pathlib import Path
 from typing import Callable
 
@@ -36,8 +35,9 @@ import torch
 import torch.nn.functional as F
 
 from . import ddpm, flow
-from .device import Runtime
+from .device import CudaGraphStep, Runtime
 from .io import save_torch
+from .seeds import stream_seed
 from .unet import UNet, UNetConfig
 
 log = logging.getLogger(__name__)
@@ -55,11 +55,6 @@ def model_config(recipe: dict) -> UNetConfig:
         conditioning=recipe.get("conditioning", "none"),
         time_combine=recipe.get("time_combine", "add"),
     )
-
-
-def stream_seed(seed: int, name: str) -> int:
-    """A seed for one model's random stream, derived from the global seed and the model's name."""
-    return (seed * 1_000_003 + zlib.crc32(name.encode())) % (2**63)
 
 
 def init_checkpoint(recipe: dict, name: str, seed: int) -> dict:
@@ -399,44 +394,6 @@ def set_lr(group: dict, value: float) -> None:
         group["lr"].fill_(value)
     else:
         group["lr"] = value
-
-
-class CudaGraphStep:
-    """A training step (forward, loss, backward, optimizer step) captured once as a CUDA graph and
-    replayed: the small UNets' steps are a few hundred short kernels, and launching them one by one
-    from Python costs more than running them. The first `eager` full-size steps run normally (on a
-    side stream, as capture requires); every step, these included, is a real training step on
-    its batch. A batch of another size (an epoch's last) runs eagerly."""
-
-    def __init__(self, body: Callable, eager: int = 2, eager_cache: bool = True):
-        self.body, self.eager_left, self.eager_cache = body, eager, eager_cache
-        self.graph = self.static = self.loss = None
-
-    def __call__(self, x: torch.Tensor, labels: torch.Tensor, draws: dict[str, torch.Tensor]) -> torch.Tensor:
-        if self.static is None:
-            self.static = (x.clone(), labels.clone(), {k: v.clone() for k, v in draws.items()})
-        sx, sy, sd = self.static
-        if x.shape != sx.shape:
-            return self.body(x, labels, draws)
-        sx.copy_(x)
-        sy.copy_(labels)
-        for k, v in sd.items():
-            v.copy_(draws[k])
-        if self.graph is None:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            if self.eager_left > 0:
-                self.eager_left -= 1
-                with torch.cuda.stream(side):
-                    loss = self.body(sx, sy, sd, cache=self.eager_cache)
-                torch.cuda.current_stream().wait_stream(side)
-                return loss
-            torch.cuda.synchronize()
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.loss = self.body(sx, sy, sd, cache=False)
-        self.graph.replay()
-        return self.loss.clone()
 
 
 def _cpu(state_dict: dict) -> dict:
