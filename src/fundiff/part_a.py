@@ -152,7 +152,7 @@ class DeepFloydContext(Context):
 
     def __init__(self, manifest_path: str | Path, embeds_path: str | Path, pa: dict, runtime: Runtime, base_dir: str | Path = "."):
         from . import deepfloyd
-        from .samplers import course_timesteps
+        from .timesteps import course_timesteps
 
         manifest = deepfloyd.read_manifest(manifest_path)
         self.manifest = manifest

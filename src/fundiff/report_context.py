@@ -13,7 +13,7 @@ import pandas as pd
 
 from . import gates, paths, recipes
 from .report import benchmark_table, html_table, provenance
-from .timesteps import scaled_timesteps
+from .timesteps import course_timesteps, scaled_timesteps
 
 
 def csv_table(path, **kw):
@@ -164,7 +164,7 @@ def part_a_context(config: dict, asset, model: str, reason: str, inputs) -> dict
     part_a = {
         "model": model,
         "reason": reason,
-        "timesteps": scaled_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"], pb["ddpm"]["num_steps"]) if is_mnist else list(range(pa["timesteps"]["start"], -1, -pa["timesteps"]["stride"])),
+        "timesteps": scaled_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"], pb["ddpm"]["num_steps"]) if is_mnist else course_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"]),
         "setup": [] if is_mnist else [(n, asset(paths.part_a_file(f"setup/steps_{n:03d}.png"))) for n in pam["num_inference_steps"]],
         "generic_prompt": pam.get("generic_prompt", "") or "(empty: unconditional)",
         "upsampled": not is_mnist and pam.get("upsample", False),

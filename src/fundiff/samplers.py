@@ -26,16 +26,10 @@ import torch
 import torch.nn.functional as F
 
 from . import diffusion
-from .diffusion import add_noise, cfg_combine, dynamic_threshold, strided_step, strided_timesteps, x0_estimate  # noqa: F401
+from .diffusion import add_noise, cfg_combine, dynamic_threshold, strided_step, x0_estimate  # noqa: F401
+from .timesteps import course_timesteps  # noqa: F401  (the course's strided list, torch-free)
 
 Model = Callable[[torch.Tensor, int, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
-
-
-def course_timesteps(start: int = 990, stride: int = 30) -> list[int]:
-    """[start, start - stride, ..., 0]: the course's 990, 960, ..., 30, 0 (34 values), by `diffusion.strided_timesteps`."""
-    if start < 0 or stride < 1 or start % stride:
-        raise ValueError(f"need start >= 0, stride >= 1 and start a multiple of stride, got {start}, {stride}")
-    return strided_timesteps(start, start // stride + 1, end=0)
 
 
 def _abar(alphas_cumprod: torch.Tensor, t: int) -> float:
