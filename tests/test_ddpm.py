@@ -375,3 +375,15 @@ def test_strided_timesteps():
         ddpm.strided_timesteps(10, 11)
     with pytest.raises(ValueError):
         ddpm.strided_timesteps(10, 0)
+
+
+def test_strided_timesteps_equal_torch_linspace_rounded():
+    """The torch-free list is torch.linspace(start, end, count).round(), independently computed,
+    including the half-way cases where float32 rounding decides (e.g. 26 -> 1 in 23 steps)."""
+    from fundiff.timesteps import strided_timesteps
+
+    for start in [*range(2, 60), 299, 300, 990, 1000]:
+        for end in (0, 1):
+            for count in range(1, start - end + 2):
+                expected = [start] if count == 1 else torch.linspace(start, end, count).round().long().tolist()
+                assert strided_timesteps(start, count, end) == expected, (start, end, count)

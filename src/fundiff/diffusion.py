@@ -24,6 +24,8 @@ from typing import Callable
 
 import torch
 
+from .timesteps import strided_timesteps  # noqa: F401  (the one strided list, torch-free)
+
 VARIANCES = ("beta", "posterior")
 
 
@@ -53,15 +55,6 @@ def make_schedule(num_steps: int = 300, beta_start: float = 1e-4, beta_end: floa
     alphas = 1.0 - betas
     alphas_cumprod = torch.cumprod(alphas, dim=0)
     return Schedule(betas.float(), alphas.float(), alphas_cumprod.float())
-
-
-def strided_timesteps(start: int, count: int, end: int = 1) -> list[int]:
-    """`count` distinct steps from `start` down to `end`, evenly spaced: round(linspace(start, end, count))."""
-    if not 1 <= count <= start - end + 1:
-        raise ValueError(f"the number of steps must be in 1..{start - end + 1} (from {start} down to {end}), got {count}")
-    if count == 1:
-        return [start]
-    return torch.linspace(start, end, count).round().long().tolist()
 
 
 # ---------------------------------------------------------------- forward process and estimates
