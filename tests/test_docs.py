@@ -40,8 +40,7 @@ HANDLED = [
     (r"mkdir -p ~/\.config/snakemake/\S+$", "run"),
     (r"printf .* > ~/\.config/snakemake/\S+/config\.yaml$", "run"),
     (r"python3 -m venv \.venv$", "skip:creates the virtual environment the tests themselves run in"),
-    (r"tools/install\.sh( test)?$", "test:tests/test_docs.py::test_ci_runs_the_readme_test_command"),  # CI's tools/test.sh runs it from a clean checkout
-    (r"tools/test\.sh\b", "test:tests/test_docs.py::test_ci_runs_the_readme_test_command"),
+    (r"tools/install\.sh( test)?$", "test:tests/test_docs.py::test_ci_runs_the_readme_test_command"),  # .ci/run runs it from a clean checkout
     (r"tools/draw_rulegraph\.sh$", "test:tests/test_docs.py::test_rulegraph_picture_matches_the_rules"),
     (r"(\.venv/bin/)?pip install -q -e \.$", "test:tests/test_envs.py::test_every_imported_package_is_declared_and_python_is_open_ended"),
     (r"(\.venv/bin/)?pip install -q -e '\.\[test\]'$", "test:tests/test_envs.py::test_env_pins_agree_with_pyproject"),
