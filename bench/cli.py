@@ -8,6 +8,7 @@ import sys
 import bench
 
 from . import dag, recipe, sampling, threads, train
+from .common import write_json
 
 
 def main(argv=None) -> dict:
@@ -17,29 +18,34 @@ def main(argv=None) -> dict:
         module.add_parser(sub)
 
     args = p.parse_args(argv)
-    if args.what == "train":
-        if args.steps < 1 or args.warmup < 0:
-            p.error("--steps must be at least 1 and --warmup at least 0")
-        results = train.bench_train(args)
-        if args.strict and not results["bar_pass"]:
-            sys.exit(1)
-        return results
-    if args.what == "sampling":
-        if args.steps <= args.warmup or args.warmup < 0 or args.samples < 1:
-            p.error("--steps must exceed --warmup (>= 0) and --samples must be at least 1")
-        results = sampling.bench_sampling(args)
-        if args.strict and not results["all_agree"]:
-            sys.exit(1)
-        return results
-    if args.what == "recipe":
-        return recipe.bench_recipe(args)
-    if args.what == "dag":
-        if args.cores < 1:
-            p.error("--cores must be at least 1")
-        results = dag.bench_dag(args)
-        if args.strict and results["bar_pass"] is False:
-            sys.exit(1)
-        return results
-    if args.steps < 1 or args.warmup < 0:
-        p.error("--steps must be at least 1 and --warmup at least 0")
-    return threads.bench_threads(args)
+    problem = _bad_arguments(args)
+    if problem:
+        p.error(problem)
+    module, function, passed = COMMANDS[args.what]
+    results = getattr(module, function)(args)
+    if args.json:
+        write_json(args.json, results)
+    if getattr(args, "strict", False) and passed is not None and not passed(results):
+        sys.exit(1)
+    return results
+
+
+# each command: its module, the benchmark function's name there, and what --strict judges (None: no bar)
+COMMANDS = {
+    "train": (train, "bench_train", lambda r: r["bar_pass"]),
+    "sampling": (sampling, "bench_sampling", lambda r: r["all_agree"]),
+    "recipe": (recipe, "bench_recipe", None),
+    "threads": (threads, "bench_threads", None),
+    "dag": (dag, "bench_dag", lambda r: r["bar_pass"] is not False),  # None: no span to judge, not a failure
+}
+
+
+def _bad_arguments(args) -> str | None:
+    """The message for options that parse but cannot run, or None."""
+    if args.what in ("train", "threads") and (args.steps < 1 or args.warmup < 0):
+        return "--steps must be at least 1 and --warmup at least 0"
+    if args.what == "sampling" and (args.steps <= args.warmup or args.warmup < 0 or args.samples < 1):
+        return "--steps must exceed --warmup (>= 0) and --samples must be at least 1"
+    if args.what == "dag" and args.cores < 1:
+        return "--cores must be at least 1"
+    return None

@@ -19,7 +19,7 @@ from fundiff.machine import cpu_flags, cpu_model
 from fundiff.paths import job_kind
 from fundiff.scriptutil import usable_cpus
 
-from .common import RELEVANT_FLAGS, cpu_path, write_json
+from .common import RELEVANT_FLAGS, cpu_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]  # bench/dag.py -> the checkout with the Snakefile
 
@@ -101,8 +101,6 @@ def bench_dag(args) -> dict:
     if args.bar is not None and span is not None:
         summary["bar_pass"] = span <= args.bar
         print(f"bar: span <= {args.bar:g} s: {'PASS' if summary['bar_pass'] else 'FAIL'} ({span:.1f} s)")
-    if args.json:
-        write_json(args.json, summary)
     if cleanup is not None and not args.keep:
         shutil.rmtree(cleanup, ignore_errors=True)
     return summary

@@ -29,7 +29,7 @@ import torch
 from fundiff import data, paths, recipes, train
 from fundiff.recipes import recipe as make_recipe
 
-from .common import clock, forward_flop_per_image, start, sync, timed, train_flop_per_image, write_json
+from .common import clock, forward_flop_per_image, start, sync, timed, train_flop_per_image
 
 def sampling_jobs(config: dict, model: str) -> list[dict]:
     """The Part B sampling runs the config asks of a generative model, as the rules run them: one
@@ -282,8 +282,6 @@ def bench_recipe(args) -> dict:
         print(row)
     print(f"{tag}total: training {train_s:.1f} s + sampling {sample_s:.1f} s = {train_s + sample_s:.1f} s "
           f"({(train_s + sample_s) / 3600:.2f} h){f'; measured training time of this run {measured:.1f} s' if extrapolated else ''}", flush=True)
-    if args.json:
-        write_json(args.json, results)
     return results
 
 def add_parser(sub) -> None:

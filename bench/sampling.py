@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from fundiff import train
 from fundiff.recipes import recipe as make_recipe
 
-from .common import clock, forward_flop_per_image, start, sync, timed, write_json
+from .common import clock, forward_flop_per_image, start, sync, timed
 
 # Agreement of the project's and the course loop's final samples (same weights, same noise):
 # max |project - course| <= rtol * max(1, max |course|). In fp32 the two differ only by rounding
@@ -165,8 +165,6 @@ def bench_sampling(args) -> dict:
               f"relative RMS {a['rel_rms_diff']:.1e}); tolerance {a['tolerance']:.2e} for {a['precision']}: "
               f"{'AGREE' if a['agree'] else 'DISAGREE'}", flush=True)
     results["all_agree"] = all(r["agreement"]["agree"] for r in results["samplers"].values())
-    if args.json:
-        write_json(args.json, results)
     return results
 
 

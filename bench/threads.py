@@ -15,7 +15,7 @@ from fundiff import train
 from fundiff.device import resolve
 from fundiff.recipes import recipe as make_recipe
 
-from .common import machine, print_machine, timed, write_json
+from .common import machine, print_machine, timed
 
 
 def bench_threads(args) -> dict:
@@ -66,8 +66,6 @@ def bench_threads(args) -> dict:
         print(f"{n:>3} threads: median {m['ms_per_step_median']:8.1f} ms/step (mean {m['ms_per_step']:.1f}, CPU time {m['cpu_ms_per_step']:.1f}), "
               f"{m['images_per_s']:.1f} images/s; {rel:.2f}x the time of {base} threads")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
-    if args.json:
-        write_json(args.json, results)
     return results
 
 

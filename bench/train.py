@@ -37,7 +37,7 @@ from fundiff.device import resolve
 from fundiff.machine import GFLOP_TRAIN_IMAGE_D128 as GFLOP_PER_IMAGE_D128
 from fundiff.recipes import recipe as make_recipe
 
-from .common import clock, machine, print_machine, sync, write_json
+from .common import clock, machine, print_machine, sync
 
 LOSS_CHECK = {"hidden": 16, "batch": 64, "tolerance": 0.02}  # the AMX bar: within 2 %
 COURSE_SINGLE_STEP = {"hidden": 128, "sigma": 0.5, "batch_size": 256, "lr": 1e-4, "epochs": 5, "lr_decay": None}
@@ -265,8 +265,6 @@ def bench_train(args) -> dict:
     print(f"verdict for {info['cpu_path'] if not info['gpu'] else 'GPU'} machine: {'PASS' if ok else 'FAIL'}")
     results["load_average"] = os.getloadavg()
     print(f"load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
-    if args.json:
-        write_json(args.json, results)
     return results
 
 
