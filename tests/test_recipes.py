@@ -111,6 +111,19 @@ def test_check_show_epochs_beyond_epochs():
         config_checks.check(cfg)
 
 
+def test_check_t_sampling_fits_the_model():
+    for model, kind, fix in (("flow.time_cond", "p2", "use uniform or logit_normal"), ("ddpm.class_cond", "logit_normal", "use uniform or p2"),
+                             ("single_step", "p2", "a denoiser has no noise level t")):
+        def edit(c, model=model, kind=kind):
+            block = c["part_b"]
+            for part in model.split("."):
+                block = block[part]
+            block["t_sampling"] = kind
+        with pytest.raises(recipes.ConfigError, match=rf"part_b\.{model.replace('.', '[.]')}\.t_sampling = '{kind}' does not apply to this model: {fix}"):
+            config_checks.check(edited(DEFAULT, edit))
+    config_checks.check(edited(DEFAULT, lambda c: c["part_b"]["ddpm"]["time_cond"].update(t_sampling="p2", t_sampling_param=0.5)))
+
+
 def test_check_beta_order():
     cfg = edited(DEFAULT, lambda c: c["part_b"]["ddpm"].update(beta_start=0.03))
     with pytest.raises(recipes.ConfigError, match=r"part_b\.ddpm\.beta_start \(0\.03\) must not exceed part_b\.ddpm\.beta_end \(0\.02\)"):

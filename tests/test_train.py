@@ -448,3 +448,79 @@ def test_compiled_cuda_graph_step_matches_eager():
     *_, runs = _two_epochs_each_way(rt, "flow_class_ema", "compile_unet", cuda_graphs=True)
     (c, _), (e, _) = runs[True], runs[False]
     torch.testing.assert_close(c["losses"], e["losses"], rtol=5e-2, atol=5e-3)
+
+
+# ---------------------------------------------------------------- how t is drawn
+
+
+def test_p2_probabilities_follow_the_snr_formula():
+    """P(t) = (1 + SNR_t)^-gamma / sum, SNR_t = abar_t / (1 - abar_t), computed here from the betas in float64."""
+    from fundiff import ddpm
+
+    schedule = ddpm.make_schedule(300, 1e-4, 0.02)
+    betas = torch.linspace(1e-4, 0.02, 300, dtype=torch.float64)
+    abar = torch.cumprod(1 - betas, 0)
+    for gamma in (0.5, 1.0, 2.0):
+        w = (1 + abar / (1 - abar)) ** -gamma
+        expected = w / w.sum()
+        got = ddpm.p2_probabilities(schedule, gamma).double()
+        assert torch.allclose(got, expected, rtol=1e-4, atol=1e-9)
+    probs = ddpm.p2_probabilities(schedule, 1.0)
+    assert probs[0] < 1e-3 * probs[-1] and torch.all(probs[1:] >= probs[:-1])  # the noisy end gets the training
+
+
+def test_p2_draws_match_their_distribution():
+    from fundiff import ddpm
+
+    schedule = ddpm.make_schedule(300, 1e-4, 0.02)
+    t = ddpm.draw_timesteps(200_000, schedule, torch.Generator().manual_seed(0), "p2", 1.0)
+    assert t.min() >= 1 and t.max() <= 300
+    freq = torch.bincount(t, minlength=301)[1:].double() / t.numel()
+    probs = ddpm.p2_probabilities(schedule, 1.0).double()
+    # per decile of t: observed share within 0.005 of the expected one
+    for lo in range(0, 300, 30):
+        assert abs(freq[lo : lo + 30].sum() - probs[lo : lo + 30].sum()) < 0.005
+    assert abs(t.double().mean() - (torch.arange(1, 301) * probs).sum()) < 0.5
+
+
+def test_logit_normal_times():
+    from fundiff import flow
+
+    t = flow.draw_t(200_000, torch.Generator().manual_seed(0), "logit_normal", 1.0)
+    assert 0 < t.min() and t.max() < 1
+    logit = torch.log(t / (1 - t))
+    assert abs(logit.mean()) < 0.01 and abs(logit.std() - 1.0) < 0.01
+    assert abs(t.median() - 0.5) < 0.005 and ((t > 0.25) & (t < 0.75)).float().mean() > 0.7  # uniform: 0.5
+
+
+def test_uniform_draws_are_the_course_ones():
+    """Without t_sampling the recipe has no key and the draws are torch's randint / rand, as before."""
+    from fundiff import ddpm, flow
+
+    for model in ("ddpm/time_cond", "flow/time_cond"):
+        assert "t_sampling" not in recipes.recipe(SMOKE, model)
+    schedule = ddpm.make_schedule(300)
+    assert torch.equal(ddpm.draw_timesteps(50, schedule, torch.Generator().manual_seed(3)),
+                       torch.randint(1, 301, (50,), generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(flow.draw_t(50, torch.Generator().manual_seed(3)), torch.rand(50, generator=torch.Generator().manual_seed(3)))
+    with pytest.raises(ValueError, match="uniform or p2"):
+        ddpm.draw_timesteps(5, schedule, torch.Generator(), "logit_normal")
+    with pytest.raises(ValueError, match="uniform or logit_normal"):
+        flow.draw_t(5, torch.Generator(), "p2")
+
+
+@pytest.mark.parametrize("model,kind", [("ddpm/time_cond", "p2"), ("flow/time_cond", "logit_normal")])
+def test_t_sampling_reaches_the_training_draws(model, kind):
+    cfg = copy.deepcopy(SMOKE)
+    edition, name = model.split("/")
+    cfg["part_b"][edition][name].update(t_sampling=kind, t_sampling_param=0.5)
+    r = recipes.recipe(cfg, model)
+    assert (r["t_sampling"], r["t_sampling_param"]) == (kind, 0.5)
+    schedule = train.schedule_for(r)
+    t = train.draw_batch(r, 4000, torch.Generator().manual_seed(1), schedule)["t"]
+    base = train.draw_batch(recipes.recipe(SMOKE, model), 4000, torch.Generator().manual_seed(1), schedule)["t"]
+    if kind == "p2":  # more of the noisy half than uniform's 50 %
+        half = schedule.num_steps / 2
+        assert (t > half).float().mean() > 0.6 and abs((base > half).float().mean() - 0.5) < 0.03
+    else:  # more of the middle than uniform's 50 %
+        assert ((t > 0.25) & (t < 0.75)).float().mean() > 0.6

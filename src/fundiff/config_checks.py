@@ -20,6 +20,13 @@ def check(config: dict) -> None:
     for model in models(config):
         m = model_settings(config, model)
         key = "part_b." + model.replace("/", ".")
+        kind = m.get("t_sampling") or "uniform"
+        allowed = {"ddpm": "p2", "flow": "logit_normal"}.get(model.split("/")[0]) if "/" in model else None
+        if kind not in ("uniform", allowed):
+            raise ConfigError(
+                f"{key}.t_sampling = {kind!r} does not apply to this model: "
+                + (f"use uniform or {allowed}." if allowed else "a denoiser has no noise level t; remove the key.")
+            )
         late = [e for e in m["show_epochs"] if e > m["epochs"]]
         if late:
             raise ConfigError(

@@ -3,7 +3,7 @@ all on the formulas of `fundiff.diffusion` (notation there).
 
 Indexing convention of this project: t is 1-based, t in {1, ..., T}. Every schedule tensor has
 T + 1 entries and is indexed by t directly; entry 0 is the clean state (beta_0 = 0, abar_0 = 1).
-Training draws t uniformly from {1, ..., T}; the UNet sees t / T in (0, 1]. Sampling walks
+Training draws t from {1, ..., T} (uniformly, or by `draw_timesteps`); the UNet sees t / T in (0, 1]. Sampling walks
 t = T, T-1, ..., 1 and the step from t = 1 lands on x_0 with no added noise.
 """
 
@@ -37,6 +37,26 @@ def _per_sample(values: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> to
 def forward_noise(x0: torch.Tensor, t: torch.Tensor, schedule: Schedule, noise: torch.Tensor) -> torch.Tensor:
     """`diffusion.add_noise` with abar_t looked up per sample for a tensor of 1-based t."""
     return add_noise(x0, _per_sample(schedule.alphas_cumprod, t, x0), noise)
+
+
+def p2_probabilities(schedule: Schedule, gamma: float) -> torch.Tensor:
+    """P(t) proportional to (1 + SNR_t)^-gamma, SNR_t = abar_t / (1 - abar_t), for t = 1..T: [T]."""
+    abar = schedule.alphas_cumprod[1:].double()
+    weights = (1.0 + abar / (1.0 - abar)) ** -gamma
+    return (weights / weights.sum()).float()
+
+
+def draw_timesteps(n: int, schedule: Schedule, generator: torch.Generator, kind: str = "uniform", param: float = 1.0) -> torch.Tensor:
+    """n training timesteps in 1..T: uniform (the course), or "p2" drawn from `p2_probabilities`
+    with gamma = param: the P2 loss weighting of Choi et al. (2022) as a sampling distribution, so
+    that the noisy steps that decide a digit's shape get the training instead of the nearly clean ones."""
+    dev = generator.device
+    if kind == "uniform":
+        return torch.randint(1, schedule.num_steps + 1, (n,), generator=generator, device=dev)
+    if kind == "p2":
+        probs = p2_probabilities(schedule, param).to(dev)
+        return torch.multinomial(probs, n, replacement=True, generator=generator) + 1
+    raise ValueError(f"DDPM timestep sampling must be uniform or p2, got {kind!r}")
 
 
 def predict_x0(x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, schedule: Schedule) -> torch.Tensor:

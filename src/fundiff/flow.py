@@ -34,6 +34,17 @@ def velocity_target(x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
     return x1 - x0
 
 
+def draw_t(n: int, generator: torch.Generator, kind: str = "uniform", param: float = 1.0) -> torch.Tensor:
+    """n training times in [0, 1]: uniform (the course), or "logit_normal" t = sigmoid(s z),
+    z ~ N(0, 1), s = param (Esser et al. 2024), which trains the middle of the path more than its ends."""
+    dev = generator.device
+    if kind == "uniform":
+        return torch.rand(n, generator=generator, device=dev)
+    if kind == "logit_normal":
+        return torch.sigmoid(param * torch.randn(n, generator=generator, device=dev))
+    raise ValueError(f"flow-matching time sampling must be uniform or logit_normal, got {kind!r}")
+
+
 def euler_step(x: torch.Tensor, velocity: torch.Tensor, dt: float) -> torch.Tensor:
     """x_{t+dt} = x_t + dt u(x_t, t)."""
     return x + dt * velocity

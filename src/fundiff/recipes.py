@@ -91,6 +91,9 @@ def recipe(config: dict, model: str) -> dict:
         out.update(time_combine="mul")
     if out["conditioning"] == "class":
         out["p_uncond"] = m["p_uncond"]
+    if m.get("t_sampling") not in (None, "uniform"):  # the course's uniform t leaves no key, so older checkpoints keep matching
+        out["t_sampling"] = m["t_sampling"]
+        out["t_sampling_param"] = float(m.get("t_sampling_param") or 1.0)
     return out
 
 

@@ -189,8 +189,8 @@ def one_hot_kept(labels: torch.Tensor, keep: torch.Tensor, num_classes: int = 10
 
 def draw_batch(recipe: dict, n: int, generator: torch.Generator, schedule=None) -> dict[str, torch.Tensor]:
     """Every random draw of one batch of n images, in a fixed order on `generator`: the noise
-    [n, 1, 28, 28], then the class-dropout keep mask (class models), then t (flow: U[0, 1];
-    ddpm: U{1..T}). Drawing an epoch's batches one after another gives the same numbers whether
+    [n, 1, 28, 28], then the class-dropout keep mask (class models), then t (flow: `flow.draw_t`, U[0, 1] by default;
+    ddpm: `ddpm.draw_timesteps`, U{1..T} by default). Drawing an epoch's batches one after another gives the same numbers whether
     they are drawn step by step or all up front (train_epoch does the latter, so that on a GPU
     one transfer replaces a host-to-device copy, and its wait, per step)."""
     dev = generator.device
@@ -199,10 +199,11 @@ def draw_batch(recipe: dict, n: int, generator: torch.Generator, schedule=None) 
         return draws
     if recipe.get("conditioning") == "class":
         draws["keep"] = torch.rand(n, generator=generator, device=dev) >= recipe["p_uncond"]
+    kind, param = recipe.get("t_sampling", "uniform"), recipe.get("t_sampling_param", 1.0)
     if recipe["objective"] == "flow":
-        draws["t"] = torch.rand(n, generator=generator, device=dev)
+        draws["t"] = flow.draw_t(n, generator, kind, param)
     else:
-        draws["t"] = torch.randint(1, schedule.num_steps + 1, (n,), generator=generator, device=dev)
+        draws["t"] = ddpm.draw_timesteps(n, schedule, generator, kind, param)
     return draws
 
 
