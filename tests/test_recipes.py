@@ -156,8 +156,9 @@ def test_epoch_priority_runs_the_longest_chains_first():
             epochs = recipes.model_settings(cfg, model)["epochs"]
             prio = [recipes.epoch_priority(cfg, model, e) for e in range(1, epochs + 1)]
             assert prio == sorted(prio, reverse=True) and prio[-1] > 0, (model, prio)
+    laptop["part_b"]["flow"]["class_cond"]["images_per_epoch"] = laptop["part_b"]["ddpm"]["class_cond"]["images_per_epoch"]
     ddpm, flow = recipes.model_settings(laptop, "ddpm/class_cond"), recipes.model_settings(laptop, "flow/class_cond")
-    assert ddpm["hidden"] == flow["hidden"] and ddpm["images_per_epoch"] == flow["images_per_epoch"]
+    assert ddpm["hidden"] == flow["hidden"] and ddpm["epochs"] == 2 * flow["epochs"]
     assert recipes.epoch_priority(laptop, "ddpm/class_cond", 1) == 2 * recipes.epoch_priority(laptop, "flow/class_cond", 1)
     assert recipes.epoch_priority(laptop, "ddpm/class_cond", 11) == recipes.epoch_priority(laptop, "flow/class_cond", 1)
     # the course recipe: full passes, D = 128 costs 16x D = 32 per image
