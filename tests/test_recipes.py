@@ -122,6 +122,8 @@ def test_check_t_sampling_fits_the_model():
         with pytest.raises(recipes.ConfigError, match=rf"part_b\.{model.replace('.', '[.]')}\.t_sampling = '{kind}' does not apply to this model: {fix}"):
             config_checks.check(edited(DEFAULT, edit))
     config_checks.check(edited(DEFAULT, lambda c: c["part_b"]["ddpm"]["time_cond"].update(t_sampling="p2", t_sampling_param=0.5)))
+    with pytest.raises(recipes.ConfigError, match=r"part_b\.flow\.time_cond\.t_sampling_param is set but .* uniform, which takes no parameter: set t_sampling to logit_normal"):
+        config_checks.check(edited(DEFAULT, lambda c: c["part_b"]["flow"]["time_cond"].update(t_sampling_param=0.5)))
 
 
 def test_check_beta_order():

@@ -27,6 +27,8 @@ def check(config: dict) -> None:
                 f"{key}.t_sampling = {kind!r} does not apply to this model: "
                 + (f"use uniform or {allowed}." if allowed else "a denoiser has no noise level t; remove the key.")
             )
+        if kind == "uniform" and m.get("t_sampling_param") is not None:
+            raise ConfigError(f"{key}.t_sampling_param is set but {key}.t_sampling is uniform, which takes no parameter: set t_sampling to {allowed or 'a non-uniform kind'}, or remove t_sampling_param.")
         late = [e for e in m["show_epochs"] if e > m["epochs"]]
         if late:
             raise ConfigError(
