@@ -15,8 +15,11 @@ fundiff package:
     python -m bench threads   [--threads 8,2] [--hidden 64] [--batch 128] [--steps 6]
     python -m bench dag       [--config config/smoke.yaml] [--cores 2] [--directory DIR]
                               [--summarize DIR] [--bar 180] [--json PATH] [--strict]
+    python -m bench quality   [--config config/laptop.yaml] [--model ddpm/time_cond]
+                              [--set KEY=VALUE ...] [--seeds 3] [--samples N]
+                              [--evaluation-dir results/evaluation] [--json PATH]
 
-One module per command (bench/train.py, sampling.py, recipe.py, threads.py, dag.py, each
+One module per command (bench/train.py, sampling.py, recipe.py, threads.py, dag.py, quality.py, each
 describing its benchmark), what they share in bench/common.py, the command line in bench/cli.py.
 
 Every command first prints the CPU model, its flags that matter for PyTorch's CPU kernels and

@@ -7,14 +7,14 @@ import sys
 
 import bench
 
-from . import dag, recipe, sampling, threads, train
+from . import dag, quality, recipe, sampling, threads, train
 from .common import write_json
 
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(prog="python -m bench", description=bench.__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="what", required=True)
-    for module in (train, sampling, recipe, threads, dag):
+    for module in (train, sampling, recipe, threads, dag, quality):
         module.add_parser(sub)
 
     args = p.parse_args(argv)
@@ -37,6 +37,7 @@ COMMANDS = {
     "recipe": (recipe, "bench_recipe", None),
     "threads": (threads, "bench_threads", None),
     "dag": (dag, "bench_dag", lambda r: r["bar_pass"] is not False),  # None: no span to judge, not a failure
+    "quality": (quality, "bench_quality", None),
 }
 
 
@@ -46,6 +47,8 @@ def _bad_arguments(args) -> str | None:
         return "--steps must be at least 1 and --warmup at least 0"
     if args.what == "sampling" and (args.steps <= args.warmup or args.warmup < 0 or args.samples < 1):
         return "--steps must exceed --warmup (>= 0) and --samples must be at least 1"
+    if args.what == "quality" and (args.seeds < 1 or (args.samples is not None and args.samples < 1) or args.threads < 1):
+        return "--seeds, --samples and --threads must be at least 1"
     if args.what == "dag" and args.cores < 1:
         return "--cores must be at least 1"
     return None

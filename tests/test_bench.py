@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import torch
 import yaml
 
-from bench import cli, common, dag, recipe, sampling
+from bench import cli, common, dag, quality, recipe, sampling
 from bench import train as train_bench
 from fundiff import device, recipes, scriptutil
 
@@ -350,3 +351,36 @@ def test_bench_recipe_concurrent_trains_each_model_as_alone(tmp_path, capsys):
     assert c["seconds"] == pytest.approx(c["measured_s"] * 2)
     assert all(results["models"][m]["train"] is None for m in models)
     assert results["models"]["ddpm/class_cond"]["sampling"]["seconds"] > 0
+
+
+def test_bench_quality_reproduces_the_pipelines_reading_and_reads_more_seeds(smoke_dir, tmp_path, capsys, monkeypatch):
+    """Trained from scratch with the smoke config as it is, the first seed's reading is the one the
+    pipeline's own metrics.csv holds for the final flow model (the same training and evaluation
+    seed; the Frechet distance agrees to bf16 rounding, 1 %, where another seed's is further off);
+    the other seeds are other samples; --set changes the recipe."""
+    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    config["data"]["root"] = str(smoke_dir / config["data"]["root"])
+    path = tmp_path / "smoke.yaml"
+    path.write_text(yaml.safe_dump(config))
+    evaluation = ["--evaluation-dir", str(smoke_dir / "results" / "evaluation")]
+    model, epochs = "flow/time_cond", config["part_b"]["flow"]["time_cond"]["epochs"]
+    results = cli.main(["quality", "--config", str(path), "--model", model, "--seeds", "2", *evaluation])
+    printed = capsys.readouterr().out
+    metrics = pd.read_csv(smoke_dir / "results" / "part_b" / model / f"epoch_{epochs:03d}" / "metrics.csv").iloc[0]
+    reference_fd = pd.read_csv(smoke_dir / "results" / "evaluation" / "reference_metrics.csv").iloc[0]["frechet_distance"]
+    first, second = results["per_seed"]
+    assert first["confident_fraction"] == pytest.approx(metrics["confident_fraction"], abs=1e-9)
+    pipeline_ratio = metrics["frechet_distance"] / reference_fd
+    assert first["frechet_ratio"] == pytest.approx(pipeline_ratio, rel=0.01)
+    assert second["seed"] == first["seed"] + quality.SEED_STRIDE
+    assert abs(second["frechet_ratio"] - pipeline_ratio) > 2 * abs(first["frechet_ratio"] - pipeline_ratio)
+    assert results["mean"]["frechet_ratio"] == pytest.approx((first["frechet_ratio"] + second["frechet_ratio"]) / 2)
+    assert "mean of 2 x 40 samples" in printed and "cpu bf16 path judged" in printed
+
+    changed = cli.main(["quality", "--config", str(path), "--model", "ddpm/class_cond", "--set", "epochs=1", "--set", "show_epochs=[1]",
+                        "--seeds", "1", "--samples", "20", *evaluation])
+    assert changed["recipe"]["epochs"] == 1 and changed["per_seed"][0]["accuracy"] is not None
+    with pytest.raises(SystemExit, match="must be one of"):
+        cli.main(["quality", "--config", str(path), "--model", "single_step", *evaluation])
+    with pytest.raises(SystemExit, match="reference_metrics"):
+        cli.main(["quality", "--config", str(path), "--evaluation-dir", str(tmp_path)])
