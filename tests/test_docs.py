@@ -51,6 +51,7 @@ HANDLED = [
     (r"(\.venv/bin/)?python -m bench threads\b", "test:tests/test_bench.py::test_thread_capping"),
     (r"(\.venv/bin/)?python -m bench dag\b", "test:tests/test_bench.py::test_dag_runs_a_workflow_from_nothing_and_judges_the_bar"),
     (r"(\.venv/bin/)?python -m bench train\b", "test:tests/test_bench.py::test_bench_train_tiny"),
+    (r"(\.venv/bin/)?python -m bench quality\b", "test:tests/test_bench.py::test_bench_quality_reproduces_the_pipelines_reading_and_reads_more_seeds"),
     # the README's GPU device check: `b="timeout ... bench recipe --device cuda ..."`, then `$b ...`
     (r'b="timeout \d+ \.venv/bin/python -m bench recipe --device cuda\b.*"$', "skip:the GPU device check (needs CUDA); its CPU path: tests/test_bench.py::test_recipe_cuda_without_gpu_exits_with_a_message"),
     (r"\$b\b", "skip:the GPU device check (needs CUDA)"),
