@@ -17,7 +17,7 @@ fundiff package:
                               [--summarize DIR] [--bar 180] [--json PATH] [--strict]
     python -m bench quality   [--config config/laptop.yaml] [--model ddpm/time_cond]
                               [--set KEY=VALUE ...] [--seeds 3] [--samples N]
-                              [--evaluation-dir results/evaluation] [--json PATH]
+                              [--run-dir .] [--json PATH]
 
 One module per command (bench/train.py, sampling.py, recipe.py, threads.py, dag.py, quality.py, each
 describing its benchmark), what they share in bench/common.py, the command line in bench/cli.py.

@@ -5,9 +5,9 @@ Trains one generative Part B model of a config from scratch, exactly as the pipe
 the laptop recipe's jobs run), with any of its settings changed by --set key=value, then draws
 --seeds sets of --samples samples from the final checkpoint (the sampler, step count and variance
 of the rules; the pipeline's evaluation seed, then + 1,000, + 2,000, ...; class-conditioned
-models at their course gamma) and reads them with the evaluation classifier of an earlier run
-(--evaluation-dir: classifier.pt, reference_stats.pt and reference_metrics.csv of
-results/evaluation). It prints, per seed and as the mean: the share read with p >= 0.9, the
+models at their course gamma) and reads them with the evaluation classifier, real-digit
+statistics and reference Frechet distance of an earlier run (--run-dir, the folder that run
+wrote results/ in; fundiff.paths names the files). It prints, per seed and as the mean: the share read with p >= 0.9, the
 Frechet distance over real digits' at the same count, and (class-conditioned) the accuracy.
 
 One seed of its figures is the one the pipeline's gates judge; the others say how much of a
@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from fundiff import config_checks, data, evaluate, part_b, recipes, seeds, train
+from fundiff import config_checks, data, evaluate, part_b, paths, recipes, train
 
 from .common import clock, start
 
@@ -38,7 +38,7 @@ def add_parser(sub) -> None:
                    help="change one of the model's settings (YAML value), e.g. --set batch_size=16 --set t_sampling=uniform")
     q.add_argument("--seeds", type=int, default=3)
     q.add_argument("--samples", type=int, default=None, help="samples per seed (default: evaluation.num_samples)")
-    q.add_argument("--evaluation-dir", default="results/evaluation", help="classifier and reference statistics of an earlier run")
+    q.add_argument("--run-dir", default=".", help="an earlier run's working directory: its evaluation classifier and reference statistics are read")
     q.add_argument("--device", default="cpu", choices=("auto", "cuda", "cpu"))
     q.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     q.add_argument("--threads", type=int, default=1)
@@ -62,15 +62,14 @@ def changed_config(config: dict, model: str, assignments: list[str]) -> dict:
     return out
 
 
-def evaluation_inputs(folder) -> tuple[Path, dict, float]:
-    """(classifier path, the real digits' feature statistics, their Frechet distance at the evaluation count)."""
-    folder = Path(folder)
-    files = [folder / name for name in ("classifier.pt", "reference_stats.pt", "reference_metrics.csv")]
+def evaluation_inputs(run_dir) -> tuple[Path, dict, float]:
+    """(classifier path, the real digits' feature statistics, their Frechet distance at the evaluation count) of a run."""
+    files = [Path(run_dir) / name for name in (paths.CLASSIFIER, paths.REFERENCE_STATS, paths.REFERENCE)]
     missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise SystemExit(f"python -m bench quality: {', '.join(missing)} not found. They come from a run of the pipeline: "
                          "snakemake --cores 2 --configfile config/laptop.yaml --until reference_metrics "
-                         "(or pass --evaluation-dir with an earlier run's results/evaluation).")
+                         "(or pass --run-dir with the folder of an earlier run).")
     reference = torch.load(files[1], map_location="cpu", weights_only=True)
     with files[2].open() as f:
         reference_fd = float(next(csv.DictReader(f))["frechet_distance"])
@@ -82,7 +81,7 @@ def read_samples(state: dict, config: dict, model: str, runtime, classifier, ref
     ev = config["evaluation"]
     guidance = recipes.model_settings(config, model).get("guidance")
     variance = config["part_b"]["ddpm"].get("sample_variance", "beta")
-    base = seeds.stream_seed(config["seed"], f"part_b/{model}/eval")
+    base = part_b.eval_seed(config["seed"], model)
     rows = []
     for k in range(num_seeds):
         seed = base + k * SEED_STRIDE
@@ -98,7 +97,7 @@ def bench_quality(args) -> dict:
     runtime, config, info = start(args)
     config = changed_config(config, args.model, args.set)
     recipe = recipes.recipe(config, args.model)
-    classifier_path, reference, reference_fd = evaluation_inputs(args.evaluation_dir)
+    classifier_path, reference, reference_fd = evaluation_inputs(args.run_dir)
     classifier = evaluate.load_classifier(classifier_path, runtime)
     print(f"{args.model} with {' '.join(args.set) or 'the config as it is'}: {recipe}", flush=True)
 

@@ -1,7 +1,7 @@
 """Rule sample_model: the evaluation's sample set of one (epoch, gamma) setting of a DDPM or flow
 checkpoint (CFG for class models), in batches; its first part_b.num_samples make the grid."""
 
-from fundiff import figures, part_b, seeds, train
+from fundiff import figures, part_b, train
 from fundiff.io import save_torch
 from fundiff.scriptutil import finish, progress, setup
 
@@ -9,7 +9,7 @@ p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 state = train.load_checkpoint(snakemake.input.checkpoint)
 model = snakemake.wildcards.gen_model
-seed = seeds.stream_seed(p.seed, f"part_b/{model}/eval")  # the same noise for every epoch and gamma
+seed = part_b.eval_seed(p.seed, model)
 out = part_b.draw_eval_samples(
     state, runtime, p.num_samples, p.batch_size, seed, guidance=p.guidance, num_steps=p.num_steps, variance=p.variance,
     progress=lambda desc: progress(f"sampling {model} {desc}"),

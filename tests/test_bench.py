@@ -362,7 +362,7 @@ def test_bench_quality_reproduces_the_pipelines_reading_and_reads_more_seeds(smo
     config["data"]["root"] = str(smoke_dir / config["data"]["root"])
     path = tmp_path / "smoke.yaml"
     path.write_text(yaml.safe_dump(config))
-    evaluation = ["--evaluation-dir", str(smoke_dir / "results" / "evaluation")]
+    evaluation = ["--run-dir", str(smoke_dir)]
     model, epochs = "flow/time_cond", config["part_b"]["flow"]["time_cond"]["epochs"]
     results = cli.main(["quality", "--config", str(path), "--model", model, "--seeds", "2", *evaluation])
     printed = capsys.readouterr().out
@@ -383,4 +383,4 @@ def test_bench_quality_reproduces_the_pipelines_reading_and_reads_more_seeds(smo
     with pytest.raises(SystemExit, match="must be one of"):
         cli.main(["quality", "--config", str(path), "--model", "single_step", *evaluation])
     with pytest.raises(SystemExit, match="reference_metrics"):
-        cli.main(["quality", "--config", str(path), "--evaluation-dir", str(tmp_path)])
+        cli.main(["quality", "--config", str(path), "--run-dir", str(tmp_path)])

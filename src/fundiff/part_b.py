@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from . import ddpm, flow
 from .device import Runtime
 from .metrics import image_quality
+from .seeds import stream_seed
 from .train import build_model, schedule_for
 
 
@@ -123,6 +124,11 @@ def sample_checkpoint(
 def mean_image(images: torch.Tensor) -> torch.Tensor:
     """The average training image [1, 1, 28, 28]: the L2-optimal output for a pure-noise input."""
     return images.mean(dim=0, keepdim=True)
+
+
+def eval_seed(seed: int, model: str) -> int:
+    """The evaluation samples' seed of a Part B model: the same noise for every epoch and gamma."""
+    return stream_seed(seed, f"part_b/{model}/eval")
 
 
 def draw_eval_samples(
