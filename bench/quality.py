@@ -4,7 +4,7 @@ Trains one generative Part B model of a config from scratch, exactly as the pipe
 (fundiff.train.init_checkpoint, then train_epoch once per epoch; single-threaded by default, as
 the laptop recipe's jobs run), with any of its settings changed by --set key=value, then draws
 --seeds sets of --samples samples from the final checkpoint (the sampler, step count and variance
-of the rules; the pipeline's evaluation seed, then + 1,000, + 2,000, ...; class-conditioned
+of the rules, autoguided by the run's guide_epoch checkpoint where the config sets one; the pipeline's evaluation seed, then + 1,000, + 2,000, ...; class-conditioned
 models at their course gamma) and reads them with the evaluation classifier, real-digit
 statistics and reference Frechet distance of an earlier run (--run-dir, the folder that run
 wrote results/ in; fundiff.paths names the files). It prints, per seed and as the mean: the share read with p >= 0.9, the
@@ -76,8 +76,10 @@ def evaluation_inputs(run_dir) -> tuple[Path, dict, float]:
     return files[0], reference, reference_fd
 
 
-def read_samples(state: dict, config: dict, model: str, runtime, classifier, reference: dict, reference_fd: float, num_seeds: int, num_samples: int) -> list[dict]:
-    """Per evaluation seed: the share read with p >= 0.9, the Frechet ratio and (class models) the accuracy."""
+def read_samples(state: dict, config: dict, model: str, runtime, classifier, reference: dict, reference_fd: float, num_seeds: int, num_samples: int,
+                 guide: tuple[dict, float] | None = None) -> list[dict]:
+    """Per evaluation seed: the share read with p >= 0.9, the Frechet ratio and (class models) the accuracy;
+    `guide` = (earlier checkpoint, weight) autoguides the samples as the pipeline does (recipes.autoguide)."""
     ev = config["evaluation"]
     guidance = recipes.model_settings(config, model).get("guidance")
     variance = config["part_b"]["ddpm"].get("sample_variance", "beta")
@@ -86,7 +88,7 @@ def read_samples(state: dict, config: dict, model: str, runtime, classifier, ref
     for k in range(num_seeds):
         seed = base + k * SEED_STRIDE
         out = part_b.draw_eval_samples(state, runtime, num_samples, ev["batch_size"], seed, guidance=guidance,
-                                       num_steps=recipes.sampling_steps(config, model), variance=variance)
+                                       num_steps=recipes.sampling_steps(config, model), variance=variance, guide=guide)
         row = evaluate.sample_metrics(classifier, out["samples"], out["labels"], reference, runtime)
         rows.append({"seed": seed, "confident_fraction": row["confident_fraction"], "frechet_ratio": row["frechet_distance"] / reference_fd,
                      "accuracy": None if out["labels"] is None else row["accuracy"]})
@@ -104,15 +106,19 @@ def bench_quality(args) -> dict:
     images, labels = data.load_split(config["data"]["root"], "train", limit=recipe["train_limit"])
     images, labels = data.to_float(images, runtime.device), labels.to(runtime.device)
     state = train.init_checkpoint(dict(recipe), f"part_b/{args.model}", config["seed"])
+    autoguide = recipes.autoguide(config, args.model, recipe["epochs"])
+    guide = None
     t0 = clock()
     for epoch in range(1, recipe["epochs"] + 1):
         state = train.train_epoch(state, images, labels, runtime)
+        if autoguide and epoch == autoguide[0]:
+            guide = (copy.deepcopy(state), autoguide[1])
         ends = [0, *state["epoch_ends"]]
         print(f"epoch {epoch}/{recipe['epochs']}: mean loss {state['losses'][ends[-2]:].mean():.5f}", flush=True)
     wall, cpu = (b - a for a, b in zip(t0, clock()))
 
     num_samples = args.samples or config["evaluation"]["num_samples"]
-    rows = read_samples(state, config, args.model, runtime, classifier, reference, reference_fd, args.seeds, num_samples)
+    rows = read_samples(state, config, args.model, runtime, classifier, reference, reference_fd, args.seeds, num_samples, guide)
     mean = {key: sum(r[key] for r in rows) / len(rows) for key in ("confident_fraction", "frechet_ratio")}
     if rows[0]["accuracy"] is not None:
         mean["accuracy"] = sum(r["accuracy"] for r in rows) / len(rows)

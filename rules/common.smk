@@ -148,6 +148,21 @@ def sampling_steps(model):
     return recipes.sampling_steps(config, model)
 
 
+def final_epoch(model):
+    return recipes.model_settings(config, model)["epochs"]
+
+
+def guide_checkpoint(model, epoch):
+    """The earlier checkpoint that autoguides the samples of `model` after `epoch` ([] for none)."""
+    guide = recipes.autoguide(config, model, epoch)
+    return [] if guide is None else paths.checkpoint(model, guide[0])
+
+
+def guide_weight(model, epoch):
+    guide = recipes.autoguide(config, model, epoch)
+    return None if guide is None else guide[1]
+
+
 def guidance_of(wildcards):
     """The guidance scale a {cfg} wildcard names (None: no guidance)."""
     return paths.parse_cfg(wildcards.cfg)

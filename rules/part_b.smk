@@ -170,6 +170,7 @@ rule pure_noise_examples:
 rule sample_model:
     input:
         checkpoint=lambda wc: paths.checkpoint(wc.gen_model, wc.epoch),
+        guide=lambda wc: guide_checkpoint(wc.gen_model, wc.epoch),
     output:
         png=report(
             paths.SAMPLES_PNG,
@@ -198,6 +199,7 @@ rule sample_model:
         batch_size=lookup(dpath="evaluation/batch_size", within=config),
         grid_samples=lookup(dpath="part_b/num_samples", within=config),
         guidance=guidance_of,
+        guide_weight=lambda wc: guide_weight(wc.gen_model, wc.epoch),
         num_steps=lambda wc: sampling_steps(wc.gen_model),
         variance=lookup(
             dpath="part_b/ddpm/sample_variance", within=config, default="beta"
@@ -210,6 +212,7 @@ rule sample_model:
 rule sampling_gif:
     input:
         checkpoint=lambda wc: final_checkpoint(wc.gen_model),
+        guide=lambda wc: guide_checkpoint(wc.gen_model, final_epoch(wc.gen_model)),
     output:
         report(
             paths.model_file("{gen_model}", "sampling.gif"),
@@ -232,6 +235,7 @@ rule sampling_gif:
         **runtime_params(),
         num_samples=lookup(dpath="part_b/num_samples", within=config),
         guidance=lambda wc: model_guidance(wc.gen_model),
+        guide_weight=lambda wc: guide_weight(wc.gen_model, final_epoch(wc.gen_model)),
         num_steps=lambda wc: sampling_steps(wc.gen_model),
         variance=lookup(
             dpath="part_b/ddpm/sample_variance", within=config, default="beta"

@@ -185,6 +185,34 @@ def test_eval_samples_are_batched_seeded_and_balanced(model):
     assert torch.equal(out["samples"][10:20], second)
 
 
+@pytest.mark.parametrize("model", ["ddpm/time_cond", "flow/time_cond"])
+def test_autoguided_samples_combine_the_two_checkpoints(model):
+    """guide = (earlier checkpoint, w): every call is out_guide + w (out - out_guide), so w = 0 samples the
+    guide alone and w = 1 the model alone (the same noise); other weights move the samples off both."""
+    r = dict(recipes.recipe(SMOKE, model), hidden=4)
+    guide_state = dict(train.init_checkpoint(r, model, seed=0), epoch=1)
+    state = dict(train.init_checkpoint(r, model, seed=1), epoch=2)
+    fp32 = device.resolve("cpu", "fp32")
+    steps = recipes.sampling_steps(SMOKE, model)
+
+    def draw(st, guide=None):
+        return part_b.sample_checkpoint(st, fp32, 6, 3, num_steps=steps, guide=guide)["samples"]
+
+    plain, guide_alone = draw(state), draw(guide_state)
+    assert torch.equal(draw(state, (guide_state, 0.0)), guide_alone)
+    assert torch.allclose(draw(state, (guide_state, 1.0)), plain, atol=1e-5)
+    pushed = draw(state, (guide_state, 3.0))
+    assert (pushed - plain).abs().max() > 1e-2 and (pushed - guide_alone).abs().max() > 1e-2
+    out = part_b.draw_eval_samples(state, fp32, 6, 3, seed=3, num_steps=steps, guide=(guide_state, 3.0))
+    first = part_b.sample_checkpoint(state, fp32, 3, 3, num_steps=steps, guide=(guide_state, 3.0))["samples"]
+    assert (out["guide_epoch"], out["guide_weight"]) == (1, 3.0) and torch.equal(out["samples"][:3], first)
+    with pytest.raises(ValueError, match="earlier epoch of the same run"):
+        draw(guide_state, (state, 3.0))
+    cc = dict(recipes.recipe(SMOKE, "ddpm/class_cond"), hidden=4)
+    with pytest.raises(ValueError, match="time-conditioned models"):
+        part_b.sample_checkpoint(dict(train.init_checkpoint(cc, "ddpm/class_cond", seed=1), epoch=2), fp32, 10, 3, guidance=5.0, guide=(guide_state, 3.0))
+
+
 def test_evaluation_targets_follow_the_sample_grids():
     for cfg in (SMOKE, DEFAULT):
         targets = paths.evaluation_targets(cfg)

@@ -126,6 +126,28 @@ def test_check_t_sampling_fits_the_model():
         config_checks.check(edited(DEFAULT, lambda c: c["part_b"]["flow"]["time_cond"].update(t_sampling_param=0.5)))
 
 
+def test_autoguidance_keys():
+    laptop = yaml.safe_load((REPO / "config" / "laptop.yaml").read_text())
+    for cfg in (DEFAULT, SMOKE, laptop):
+        config_checks.check(cfg)
+    cfg = edited(DEFAULT, lambda c: c["part_b"]["ddpm"]["time_cond"].update(guide_epoch=5, guide_weight=3.0))
+    config_checks.check(cfg)
+    # the samples after the guide epoch are guided by it; the guide epoch and those before it are not
+    assert [recipes.autoguide(cfg, "ddpm/time_cond", e) for e in (1, 5, "006", 20)] == [None, None, (5, 3.0), (5, 3.0)]
+    assert recipes.autoguide(DEFAULT, "ddpm/time_cond", 20) is None and recipes.autoguide(cfg, "flow/time_cond", 10) is None
+    for key, edit, message in (
+        ("ddpm.class_cond", dict(guide_epoch=5, guide_weight=3.0), r"part_b\.ddpm\.class_cond\.guide_epoch / guide_weight \(autoguidance\) apply to the time-conditioned models only"),
+        ("flow.time_cond", dict(guide_epoch=3), r"part_b\.flow\.time_cond\.guide_weight is missing"),
+        ("flow.time_cond", dict(guide_weight=3.0), r"part_b\.flow\.time_cond\.guide_epoch is missing"),
+        ("flow.time_cond", dict(guide_epoch=10, guide_weight=3.0), r"part_b\.flow\.time_cond\.guide_epoch = 10 must be below part_b\.flow\.time_cond\.epochs = 10"),
+    ):
+        edition, name = key.split(".")
+        with pytest.raises(recipes.ConfigError, match=message):
+            config_checks.check(edited(DEFAULT, lambda c, e=edition, n=name, d=edit: c["part_b"][e][n].update(d)))
+    # autoguidance changes how the samples are drawn, not the weights: the recipe (and checkpoints) stay
+    assert recipes.recipe(cfg, "ddpm/time_cond") == recipes.recipe(DEFAULT, "ddpm/time_cond")
+
+
 def test_check_beta_order():
     cfg = edited(DEFAULT, lambda c: c["part_b"]["ddpm"].update(beta_start=0.03))
     with pytest.raises(recipes.ConfigError, match=r"part_b\.ddpm\.beta_start \(0\.03\) must not exceed part_b\.ddpm\.beta_end \(0\.02\)"):

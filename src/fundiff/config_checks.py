@@ -29,6 +29,7 @@ def check(config: dict) -> None:
             )
         if kind == "uniform" and m.get("t_sampling_param") is not None:
             raise ConfigError(f"{key}.t_sampling_param is set but {key}.t_sampling is uniform, which takes no parameter: set t_sampling to {allowed or 'a non-uniform kind'}, or remove t_sampling_param.")
+        check_autoguidance(model, m, key)
         late = [e for e in m["show_epochs"] if e > m["epochs"]]
         if late:
             raise ConfigError(
@@ -53,6 +54,21 @@ def check(config: dict) -> None:
         )
     if (pb["ddpm"].get("sample_steps") or 0) > pb["ddpm"]["num_steps"]:
         raise ConfigError(f"part_b.ddpm.sample_steps ({pb['ddpm']['sample_steps']}) exceeds part_b.ddpm.num_steps = {pb['ddpm']['num_steps']}; use at most T, or null for all T.")
+
+
+def check_autoguidance(model: str, m: dict, key: str) -> None:
+    """guide_epoch and guide_weight come together, on a time-conditioned model, before its last epoch."""
+    epoch, weight = m.get("guide_epoch"), m.get("guide_weight")
+    if epoch is None and weight is None:
+        return
+    if not model.endswith("/time_cond"):
+        raise ConfigError(f"{key}.guide_epoch / guide_weight (autoguidance) apply to the time-conditioned models only; "
+                          "class-conditioned ones are guided by their class (guidance). Remove the keys.")
+    if epoch is None or weight is None:
+        missing = "guide_weight" if weight is None else "guide_epoch"
+        raise ConfigError(f"{key}.{missing} is missing: autoguidance needs both guide_epoch (the guiding checkpoint) and guide_weight, or neither.")
+    if epoch >= m["epochs"]:
+        raise ConfigError(f"{key}.guide_epoch = {epoch} must be below {key}.epochs = {m['epochs']}: the guide is an earlier checkpoint of the same run.")
 
 
 def check_data_root(root: str, workdir: str | Path = ".") -> None:

@@ -164,7 +164,9 @@ def evaluate(config: dict, results: str | Path = "results", figures: list[str] |
         metrics = pd.read_csv(results / "part_b" / model / "metrics.csv")
         guidance = m.get("guidance")
         q = final_row(metrics, guidance)
-        setting = f"epoch {int(q.epoch)}" + ("" if guidance is None else f", gamma {guidance:g}") + f", {int(q.num_samples)} samples"
+        guide = recipes.autoguide(config, model, int(q.epoch))
+        setting = (f"epoch {int(q.epoch)}" + ("" if guidance is None else f", gamma {guidance:g}")
+                   + ("" if guide is None else f", autoguided by epoch {guide[0]} (w {guide[1]:g})") + f", {int(q.num_samples)} samples")
         rows += sample_rows(model, setting, q, ref, bars, conditional=guidance is not None)
 
     if part_a_model == "mnist":

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from . import ddpm, flow
+from .diffusion import cfg_combine
 from .device import Runtime
 from .metrics import image_quality
 from .seeds import stream_seed
@@ -85,6 +86,7 @@ def sample_checkpoint(
     progress: Callable | None = None,
     num_steps: int | None = None,
     variance: str = "beta",
+    guide: tuple[dict, float] | None = None,
 ) -> dict:
     """Draw `num_samples` images from a DDPM or flow-matching checkpoint in one batched run.
 
@@ -92,6 +94,9 @@ def sample_checkpoint(
     trained with an EMA sample from the averaged weights. `num_steps` overrides the number of
     sampling steps (DDPM: strided timesteps, None = all T; flow: Euler steps, required);
     `variance` is the DDPM step's sigma_t^2 (ddpm.ddpm_step; flow sampling has no noise).
+    `guide` = (an earlier checkpoint of the same run, weight w) autoguides a time-conditioned model
+    (Karras et al. 2024): every model call becomes out_guide + w (out - out_guide), the CFG formula
+    with the weaker checkpoint in place of the unconditional branch.
     Returns {"samples": [N,1,28,28] float in the model's range, "labels": [N] or None, "frames": [...]}.
     """
     recipe = state["recipe"]
@@ -104,10 +109,20 @@ def sample_checkpoint(
         cond = F.one_hot(labels, 10).float().to(runtime.device)
     elif guidance is not None:
         raise ValueError("classifier-free guidance needs a class-conditioned model")
+    if guide is not None:
+        if recipe["conditioning"] != "time":
+            raise ValueError("autoguidance (guide) is for time-conditioned models; class-conditioned ones use guidance")
+        if guide[0]["recipe"] != recipe or guide[0]["epoch"] >= state["epoch"]:
+            raise ValueError(f"the autoguidance checkpoint must be an earlier epoch of the same run (got epoch {guide[0]['epoch']} for epoch {state['epoch']})")
+        guide_model, weight = build_model(guide[0], runtime, use_ema=True).eval(), guide[1]
+
+    def call(m, x, t, c):
+        with runtime.autocast():
+            return m(x.contiguous(memory_format=torch.channels_last) if runtime.channels_last else x, t, c).float()
 
     def net(x, t, c):
-        with runtime.autocast():
-            return model(x.contiguous(memory_format=torch.channels_last) if runtime.channels_last else x, t, c).float()
+        out = call(model, x, t, c)
+        return out if guide is None else cfg_combine(call(guide_model, x, t, c), out, weight)
 
     generator = torch.Generator(device=runtime.device).manual_seed(seed)
     shape = (num_samples, 1, 28, 28)
@@ -141,10 +156,11 @@ def draw_eval_samples(
     num_steps: int | None = None,
     progress: Callable[[str], Callable] | None = None,
     variance: str = "beta",
+    guide: tuple[dict, float] | None = None,
 ) -> dict:
     """`num_samples` samples of one checkpoint in batches of `batch_size` (batch b seeded with
     seed + b). Class-conditioned models get the labels 0, 1, ..., 9, 0, ... (sample_labels),
-    which needs a `batch_size` that is a multiple of 10. `progress(desc)` returns a tqdm-like wrapper.
+    which needs a `batch_size` that is a multiple of 10; `guide` autoguides (sample_checkpoint). `progress(desc)` returns a tqdm-like wrapper.
     Returns {"samples": [N, 1, 28, 28] float32 in the model's range, "labels": [N] or None, ...}."""
     if state["recipe"].get("conditioning") == "class" and batch_size % 10:
         raise ValueError(f"evaluation.batch_size must be a multiple of 10 for class-conditioned models (got {batch_size}), so the labels stay balanced")
@@ -153,10 +169,11 @@ def draw_eval_samples(
     for b, start in enumerate(starts):
         n = min(batch_size, num_samples - start)
         wrap = progress(f"batch {b + 1}/{len(starts)}") if progress else None
-        out = sample_checkpoint(state, runtime, n, (seed + b) % 2**63, guidance=guidance, num_steps=num_steps, progress=wrap, variance=variance)
+        out = sample_checkpoint(state, runtime, n, (seed + b) % 2**63, guidance=guidance, num_steps=num_steps, progress=wrap, variance=variance, guide=guide)
         samples.append(out["samples"].float())
         labels.append(out["labels"])
     labels = None if labels[0] is None else torch.cat(labels)
     if labels is not None and not torch.equal(labels, sample_labels(num_samples)):
         raise AssertionError("evaluation sample labels are not the balanced 0..9 sequence")
-    return {"samples": torch.cat(samples), "labels": labels, "guidance": guidance, "epoch": state["epoch"], "seed": seed, "num_steps": num_steps}
+    return {"samples": torch.cat(samples), "labels": labels, "guidance": guidance, "epoch": state["epoch"], "seed": seed, "num_steps": num_steps,
+            "guide_epoch": None if guide is None else guide[0]["epoch"], "guide_weight": None if guide is None else guide[1]}

@@ -97,6 +97,16 @@ def recipe(config: dict, model: str) -> dict:
     return out
 
 
+def autoguide(config: dict, model: str, epoch: int | str) -> tuple[int, float] | None:
+    """(guide epoch, weight) when the samples of `model` after `epoch` are autoguided (Karras et al.
+    2024: an earlier checkpoint of the same run guides it, u = u_guide + w (u - u_guide)), else None."""
+    m = model_settings(config, model)
+    guide = m.get("guide_epoch")
+    if guide is None or int(epoch) <= guide:
+        return None
+    return guide, float(m["guide_weight"])
+
+
 def sampling_steps(config: dict, model: str) -> int:
     """Steps of the sample grids, evaluation samples and animations: the Euler step count for
     flow matching; for DDPM `sample_steps` evenly strided timesteps, or all T when it is null."""
