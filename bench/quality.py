@@ -10,6 +10,10 @@ statistics and reference Frechet distance of an earlier run (--run-dir, the fold
 wrote results/ in; fundiff.paths names the files). It prints, per seed and as the mean: the share read with p >= 0.9, the
 Frechet distance over real digits' at the same count, and (class-conditioned) the accuracy.
 
+With --reuse-checkpoints it trains nothing and samples the --run-dir run's own checkpoints
+instead: for settings that change only how samples are drawn (guide_epoch, guide_weight), checked
+against the checkpoints' recipe.
+
 One seed of its figures is the one the pipeline's gates judge; the others say how much of a
 difference between two levers is noise. The tables of docs/results.md came from it.
 """
@@ -39,6 +43,9 @@ def add_parser(sub) -> None:
     q.add_argument("--seeds", type=int, default=3)
     q.add_argument("--samples", type=int, default=None, help="samples per seed (default: evaluation.num_samples)")
     q.add_argument("--run-dir", default=".", help="an earlier run's working directory: its evaluation classifier and reference statistics are read")
+    q.add_argument("--reuse-checkpoints", action="store_true",
+                   help="sample the --run-dir run's own checkpoints instead of training (for settings that change only sampling, "
+                        "such as guide_epoch / guide_weight; refused when the settings change the weights)")
     q.add_argument("--device", default="cpu", choices=("auto", "cuda", "cpu"))
     q.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
     q.add_argument("--threads", type=int, default=1)
@@ -95,6 +102,32 @@ def read_samples(state: dict, config: dict, model: str, runtime, classifier, ref
     return rows
 
 
+def train_model(config: dict, model: str, recipe: dict, runtime, autoguide: tuple[int, float] | None) -> tuple[dict, tuple[dict, float] | None]:
+    """The final checkpoint of a chain trained as the pipeline trains it, and the autoguidance one it keeps on the way."""
+    images, labels = data.load_split(config["data"]["root"], "train", limit=recipe["train_limit"])
+    images, labels = data.to_float(images, runtime.device), labels.to(runtime.device)
+    state = train.init_checkpoint(dict(recipe), f"part_b/{model}", config["seed"])
+    guide = None
+    for epoch in range(1, recipe["epochs"] + 1):
+        state = train.train_epoch(state, images, labels, runtime)
+        if autoguide and epoch == autoguide[0]:
+            guide = (copy.deepcopy(state), autoguide[1])
+        ends = [0, *state["epoch_ends"]]
+        print(f"epoch {epoch}/{recipe['epochs']}: mean loss {state['losses'][ends[-2]:].mean():.5f}", flush=True)
+    return state, guide
+
+
+def run_checkpoints(run_dir, model: str, recipe: dict, autoguide: tuple[int, float] | None) -> tuple[dict, tuple[dict, float] | None]:
+    """The final (and autoguidance) checkpoint of an earlier run, checked to hold the weights `recipe` trains."""
+    def load(epoch):
+        path = Path(run_dir) / paths.checkpoint(model, epoch)
+        try:
+            return train.load_checkpoint(path, expect_recipe=recipe)
+        except train.CheckpointError as err:
+            raise SystemExit(f"python -m bench quality --reuse-checkpoints: {err}") from None
+    return load(recipe["epochs"]), None if autoguide is None else (load(autoguide[0]), autoguide[1])
+
+
 def bench_quality(args) -> dict:
     runtime, config, info = start(args)
     config = changed_config(config, args.model, args.set)
@@ -103,18 +136,12 @@ def bench_quality(args) -> dict:
     classifier = evaluate.load_classifier(classifier_path, runtime)
     print(f"{args.model} with {' '.join(args.set) or 'the config as it is'}: {recipe}", flush=True)
 
-    images, labels = data.load_split(config["data"]["root"], "train", limit=recipe["train_limit"])
-    images, labels = data.to_float(images, runtime.device), labels.to(runtime.device)
-    state = train.init_checkpoint(dict(recipe), f"part_b/{args.model}", config["seed"])
     autoguide = recipes.autoguide(config, args.model, recipe["epochs"])
-    guide = None
     t0 = clock()
-    for epoch in range(1, recipe["epochs"] + 1):
-        state = train.train_epoch(state, images, labels, runtime)
-        if autoguide and epoch == autoguide[0]:
-            guide = (copy.deepcopy(state), autoguide[1])
-        ends = [0, *state["epoch_ends"]]
-        print(f"epoch {epoch}/{recipe['epochs']}: mean loss {state['losses'][ends[-2]:].mean():.5f}", flush=True)
+    if args.reuse_checkpoints:
+        state, guide = run_checkpoints(args.run_dir, args.model, recipe, autoguide)
+    else:
+        state, guide = train_model(config, args.model, recipe, runtime, autoguide)
     wall, cpu = (b - a for a, b in zip(t0, clock()))
 
     num_samples = args.samples or config["evaluation"]["num_samples"]
@@ -127,6 +154,6 @@ def bench_quality(args) -> dict:
         print(f"seed {r['seed']}: read with p >= 0.9 {r['confident_fraction']:.2f}, Frechet ratio {r['frechet_ratio']:.2f}{acc}")
     acc = f", accuracy {mean['accuracy']:.2f}" if "accuracy" in mean else ""
     print(f"mean of {len(rows)} x {num_samples} samples: read {mean['confident_fraction']:.2f} / Frechet ratio {mean['frechet_ratio']:.2f}{acc}"
-          f" (training {wall:.0f} s wall, {cpu:.0f} s CPU)")
+          + (f" ({args.run_dir}'s checkpoints)" if args.reuse_checkpoints else f" (training {wall:.0f} s wall, {cpu:.0f} s CPU)"))
     return {"machine": info, "model": args.model, "set": args.set, "recipe": recipe, "per_seed": rows, "mean": mean,
             "train_wall_s": wall, "train_cpu_s": cpu, "num_samples": num_samples}

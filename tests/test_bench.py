@@ -384,3 +384,29 @@ def test_bench_quality_reproduces_the_pipelines_reading_and_reads_more_seeds(smo
         cli.main(["quality", "--config", str(path), "--model", "single_step", *evaluation])
     with pytest.raises(SystemExit, match="reference_metrics"):
         cli.main(["quality", "--config", str(path), "--run-dir", str(tmp_path)])
+
+
+def test_bench_quality_reuses_a_runs_checkpoints_for_sampling_settings(smoke_dir, tmp_path, capsys):
+    """--reuse-checkpoints samples the run's own final and guide checkpoints: with the config as it is
+    (the smoke run autoguides the time-conditioned DDPM's epoch 2 by epoch 1) the first seed reads
+    what the pipeline's metrics.csv holds; a changed guide weight reads differently; a setting that
+    changes the weights is refused, naming it."""
+    config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
+    config["data"]["root"] = str(smoke_dir / config["data"]["root"])
+    path = tmp_path / "smoke.yaml"
+    path.write_text(yaml.safe_dump(config))
+    model = "ddpm/time_cond"
+    settings = config["part_b"]["ddpm"]["time_cond"]
+    assert settings["guide_epoch"] < settings["epochs"]
+    common_args = ["quality", "--config", str(path), "--model", model, "--seeds", "1", "--run-dir", str(smoke_dir), "--reuse-checkpoints"]
+    results = cli.main(common_args)
+    assert "checkpoints)" in capsys.readouterr().out
+    metrics = pd.read_csv(smoke_dir / "results" / "part_b" / model / f"epoch_{settings['epochs']:03d}" / "metrics.csv").iloc[0]
+    reference_fd = pd.read_csv(smoke_dir / "results" / "evaluation" / "reference_metrics.csv").iloc[0]["frechet_distance"]
+    first = results["per_seed"][0]
+    assert first["confident_fraction"] == pytest.approx(metrics["confident_fraction"], abs=1e-9)
+    assert first["frechet_ratio"] == pytest.approx(metrics["frechet_distance"] / reference_fd, rel=1e-4)
+    other = cli.main([*common_args, "--set", "guide_weight=1.0"])["per_seed"][0]
+    assert other["frechet_ratio"] != pytest.approx(first["frechet_ratio"], rel=1e-3)
+    with pytest.raises(SystemExit, match=r"--reuse-checkpoints: .*trained with different settings \(lr: checkpoint"):
+        cli.main([*common_args, "--set", "lr=0.5"])
