@@ -354,23 +354,25 @@ def test_bench_recipe_concurrent_trains_each_model_as_alone(tmp_path, capsys):
 
 
 def test_bench_quality_reproduces_the_pipelines_reading_and_reads_more_seeds(smoke_dir, tmp_path, capsys, monkeypatch):
-    """Trained from scratch with the smoke config as it is, the first seed's reading is the one the
-    pipeline's own metrics.csv holds for the final flow model (the same training and evaluation
-    seed; the Frechet distance agrees to bf16 rounding, 1 %, where another seed's is further off);
-    the other seeds are other samples; --set changes the recipe."""
+    """Trained from scratch with the smoke config (unguided), the first seed's reading is the one the
+    pipeline's own final flow checkpoint gives with the same sampling (the same training and
+    evaluation seed; the share exactly, the Frechet distance to bf16 rounding, 1 %, where another
+    seed's is further off); the other seeds are other samples; --set changes the recipe. Unguided,
+    because autoguidance amplifies the rounding difference between the two trainings."""
     config = yaml.safe_load((ROOT / "config" / "smoke.yaml").read_text())
     config["data"]["root"] = str(smoke_dir / config["data"]["root"])
+    config["part_b"]["flow"]["time_cond"].update(guide_epoch=None, guide_weight=None)
     path = tmp_path / "smoke.yaml"
     path.write_text(yaml.safe_dump(config))
     evaluation = ["--run-dir", str(smoke_dir)]
-    model, epochs = "flow/time_cond", config["part_b"]["flow"]["time_cond"]["epochs"]
+    model = "flow/time_cond"
     results = cli.main(["quality", "--config", str(path), "--model", model, "--seeds", "2", *evaluation])
     printed = capsys.readouterr().out
-    metrics = pd.read_csv(smoke_dir / "results" / "part_b" / model / f"epoch_{epochs:03d}" / "metrics.csv").iloc[0]
-    reference_fd = pd.read_csv(smoke_dir / "results" / "evaluation" / "reference_metrics.csv").iloc[0]["frechet_distance"]
+    pipeline = cli.main(["quality", "--config", str(path), "--model", model, "--seeds", "1", "--reuse-checkpoints", *evaluation])["per_seed"][0]
     first, second = results["per_seed"]
-    assert first["confident_fraction"] == pytest.approx(metrics["confident_fraction"], abs=1e-9)
-    pipeline_ratio = metrics["frechet_distance"] / reference_fd
+    assert first["seed"] == pipeline["seed"]
+    assert first["confident_fraction"] == pytest.approx(pipeline["confident_fraction"], abs=1e-9)
+    pipeline_ratio = pipeline["frechet_ratio"]
     assert first["frechet_ratio"] == pytest.approx(pipeline_ratio, rel=0.01)
     assert second["seed"] == first["seed"] + quality.SEED_STRIDE
     assert abs(second["frechet_ratio"] - pipeline_ratio) > 2 * abs(first["frechet_ratio"] - pipeline_ratio)
