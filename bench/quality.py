@@ -154,6 +154,7 @@ def bench_quality(args) -> dict:
         print(f"seed {r['seed']}: read with p >= 0.9 {r['confident_fraction']:.2f}, Frechet ratio {r['frechet_ratio']:.2f}{acc}")
     acc = f", accuracy {mean['accuracy']:.2f}" if "accuracy" in mean else ""
     print(f"mean of {len(rows)} x {num_samples} samples: read {mean['confident_fraction']:.2f} / Frechet ratio {mean['frechet_ratio']:.2f}{acc}"
-          + (f" ({args.run_dir}'s checkpoints)" if args.reuse_checkpoints else f" (training {wall:.0f} s wall, {cpu:.0f} s CPU)"))
+          + (f" (the checkpoints of the run in {args.run_dir})" if args.reuse_checkpoints else f" (training {wall:.0f} s wall, {cpu:.0f} s CPU)"))
+    trained = not args.reuse_checkpoints  # loading checkpoints is no training time
     return {"machine": info, "model": args.model, "set": args.set, "recipe": recipe, "per_seed": rows, "mean": mean,
-            "train_wall_s": wall, "train_cpu_s": cpu, "num_samples": num_samples}
+            "train_wall_s": wall if trained else None, "train_cpu_s": cpu if trained else None, "num_samples": num_samples}

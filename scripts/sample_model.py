@@ -10,7 +10,7 @@ runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 state = train.load_checkpoint(snakemake.input.checkpoint)
 model = snakemake.wildcards.gen_model
 seed = part_b.eval_seed(p.seed, model)
-guide = None if p.guide_weight is None else (train.load_checkpoint(snakemake.input.guide), p.guide_weight)
+guide = part_b.load_guide(snakemake.input.guide, p.guide_weight)
 out = part_b.draw_eval_samples(
     state, runtime, p.num_samples, p.batch_size, seed, guidance=p.guidance, num_steps=p.num_steps, variance=p.variance, guide=guide,
     progress=lambda desc: progress(f"sampling {model} {desc}"),

@@ -8,7 +8,7 @@ runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 state = train.load_checkpoint(snakemake.input.checkpoint)
 model = snakemake.wildcards.gen_model
 seed = seeds.stream_seed(p.seed, f"part_b/{model}/samples")
-guide = None if p.guide_weight is None else (train.load_checkpoint(snakemake.input.guide), p.guide_weight)
+guide = part_b.load_guide(snakemake.input.guide, p.guide_weight)
 out = part_b.sample_checkpoint(
     state, runtime, p.num_samples, seed, guidance=p.guidance, num_steps=p.num_steps, variance=p.variance, guide=guide, record=p.frames, progress=progress(f"sampling {model}")
 )

@@ -402,7 +402,7 @@ def test_bench_quality_reuses_a_runs_checkpoints_for_sampling_settings(smoke_dir
     assert settings["guide_epoch"] < settings["epochs"]
     common_args = ["quality", "--config", str(path), "--model", model, "--seeds", "1", "--run-dir", str(smoke_dir), "--reuse-checkpoints"]
     results = cli.main(common_args)
-    assert "checkpoints)" in capsys.readouterr().out
+    assert f"(the checkpoints of the run in {smoke_dir})" in capsys.readouterr().out and results["train_cpu_s"] is None
     metrics = pd.read_csv(smoke_dir / "results" / "part_b" / model / f"epoch_{settings['epochs']:03d}" / "metrics.csv").iloc[0]
     reference_fd = pd.read_csv(smoke_dir / "results" / "evaluation" / "reference_metrics.csv").iloc[0]["frechet_distance"]
     first = results["per_seed"][0]

@@ -186,7 +186,7 @@ def test_eval_samples_are_batched_seeded_and_balanced(model):
 
 
 @pytest.mark.parametrize("model", ["ddpm/time_cond", "flow/time_cond"])
-def test_autoguided_samples_combine_the_two_checkpoints(model):
+def test_autoguided_samples_combine_the_two_checkpoints(model, tmp_path):
     """guide = (earlier checkpoint, w): every call is out_guide + w (out - out_guide), so w = 0 samples the
     guide alone and w = 1 the model alone (the same noise); other weights move the samples off both."""
     r = dict(recipes.recipe(SMOKE, model), hidden=4)
@@ -203,6 +203,10 @@ def test_autoguided_samples_combine_the_two_checkpoints(model):
     assert torch.allclose(draw(state, (guide_state, 1.0)), plain, atol=1e-5)
     pushed = draw(state, (guide_state, 3.0))
     assert (pushed - plain).abs().max() > 1e-2 and (pushed - guide_alone).abs().max() > 1e-2
+    torch.save(guide_state, tmp_path / "guide.pt")
+    assert part_b.load_guide(tmp_path / "guide.pt", None) is None  # the rules pass no weight where nothing is guided
+    loaded = part_b.load_guide(tmp_path / "guide.pt", 3.0)
+    assert loaded[1] == 3.0 and torch.equal(draw(state, loaded), pushed)
     out = part_b.draw_eval_samples(state, fp32, 6, 3, seed=3, num_steps=steps, guide=(guide_state, 3.0))
     first = part_b.sample_checkpoint(state, fp32, 3, 3, num_steps=steps, guide=(guide_state, 3.0))["samples"]
     assert (out["guide_epoch"], out["guide_weight"]) == (1, 3.0) and torch.equal(out["samples"][:3], first)

@@ -12,7 +12,7 @@ from .diffusion import cfg_combine
 from .device import Runtime
 from .metrics import image_quality
 from .seeds import stream_seed
-from .train import build_model, schedule_for
+from .train import build_model, load_checkpoint, schedule_for
 
 
 def add_noise(x: torch.Tensor, sigma: float, generator: torch.Generator) -> torch.Tensor:
@@ -139,6 +139,12 @@ def sample_checkpoint(
 def mean_image(images: torch.Tensor) -> torch.Tensor:
     """The average training image [1, 1, 28, 28]: the L2-optimal output for a pure-noise input."""
     return images.mean(dim=0, keepdim=True)
+
+
+def load_guide(path, weight: float | None) -> tuple[dict, float] | None:
+    """The `guide` argument of the samplers below: (the checkpoint at `path`, weight), or None when
+    `weight` is None (recipes.autoguide decides which samples are guided)."""
+    return None if weight is None else (load_checkpoint(path), weight)
 
 
 def eval_seed(seed: int, model: str) -> int:
