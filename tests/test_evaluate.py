@@ -404,3 +404,28 @@ def test_hybrids_are_read_as_perceived(classifier, mnist):
     # the gate counts a hybrid that works both ways
     gate = gates.part_a_rows(rows, gates.DEFAULTS, 0.97)
     assert len(gate) == 1 and gate[0]["value"] == 0.5 and gate[0]["status"] == "FAIL" and gate[0]["note"] == "1 of 2; 0:yes 1:no"
+
+
+def test_drawn_digit_samples_are_read_for_any_digit(classifier, mnist):
+    """1.5 on the MNIST model draws a digit prompt for each sample (part_a.noise_sample_prompts):
+    each reading records its drawn digit, but the gate counts a confident reading of any digit,
+    as for the unconditional samples, and says which prompts the samples had."""
+    from fundiff import gates
+
+    model, _ = classifier
+    tx, ty = mnist["test"]
+    sure = evaluate.classify(model, tx[:200], RUNTIME)["probs"].max(1).values >= 0.99  # digits it reads for sure
+    first = [int(((ty[:200] == k) & sure).nonzero()[0]) for k in (3, 7, 1)]
+    samples = tx[first]
+    rows = pd.DataFrame(evaluate.part_a_readings(model, samples, [], RUNTIME, sample_prompts=["a 3", "a 7", "a 5"]))
+    assert rows.kind.tolist() == ["sample"] * 3 and rows.prompt.tolist() == ["a 3", "a 7", "a 5"]
+    assert rows.intended.tolist() == [3, 7, 5] and rows.predicted.tolist() == [3, 7, 1] and rows.hit.tolist() == [True, True, False]
+    gate = gates.part_a_rows(rows, gates.DEFAULTS, 0.97)[0]
+    assert gate["value"] == 1.0 and gate["status"] == "PASS"  # the 1 drawn as "a 5" is still a digit read for sure
+    assert gate["setting"] == "3 samples from noise, a digit drawn for each, no guidance"
+    assert gate["note"].startswith("3 of 3; read as a 3: 3 (") and " a 5: 1 (" in gate["note"]
+    unprompted = pd.DataFrame(evaluate.part_a_readings(model, samples, [], RUNTIME))
+    assert unprompted.prompt.tolist() == [""] * 3 and unprompted.hit.tolist() == [""] * 3
+    assert gates.part_a_rows(unprompted, gates.DEFAULTS, 0.97)[0]["setting"] == "3 samples from noise, no prompt"
+    with pytest.raises(ValueError):  # one prompt per sample
+        evaluate.part_a_readings(model, samples, [], RUNTIME, sample_prompts=["a 3"])

@@ -254,6 +254,26 @@ def test_prompt_condition_one_hot_and_null():
     assert c.shape == (3, 10) and c[0, 2] == 1 and c[1].sum() == 0 and c[2, 9] == 1 and c.sum() == 2
 
 
+def test_drawn_digit_prompts_sample_every_digit_uniformly():
+    draw = part_a.drawn_digit_prompts(5000, torch.Generator().manual_seed(0))
+    assert draw[:5] == part_a.drawn_digit_prompts(5, torch.Generator().manual_seed(0))  # the generator decides
+    classes = [prompts.prompt_to_class(q) for q in draw]
+    counts = np.bincount(classes, minlength=10)
+    assert counts.sum() == 5000 and (abs(counts - 500) < 5 * np.sqrt(450)).all()  # uniform within 5 sigma
+    assert draw[:20] != part_a.drawn_digit_prompts(20, torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("setting", ["drawn_digits", "generic"])
+def test_mnist_noise_prompts_follow_the_setting(setting):
+    ctx = part_a.MnistContext.__new__(part_a.MnistContext)  # noise_prompts reads only the config section
+    ctx.m = {"generic_prompt": "", "noise_sample_prompts": setting}
+    drawn = ctx.noise_prompts(4, torch.Generator().manual_seed(3))
+    if setting == "generic":
+        assert drawn == [""] * 4
+    else:
+        assert drawn == part_a.drawn_digit_prompts(4, torch.Generator().manual_seed(3))
+
+
 def test_schedule_scaling():
     ts = timesteps.scaled_timesteps(990, 30, 300)
     assert ts[:3] == [297, 288, 279] and ts[-1] == 0 and len(ts) == 34 and ts[10] == 207

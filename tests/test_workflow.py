@@ -403,10 +403,14 @@ def test_part_a_on_the_mnist_model(smoke_dir, tmp_path):
 
     record = torch.load(work / "results/part_a/samples_cfg7.pt", weights_only=True)
     assert record["samples"].shape == (len(cfg["part_a"]["mnist"]["sample_prompts"]), 1, 28, 28) and "upsampled" not in record
+    noise = torch.load(work / "results/part_a/samples.pt", weights_only=True)  # 1.5: a digit drawn for each sample
+    assert cfg["part_a"]["mnist"]["noise_sample_prompts"] == "drawn_digits" and len(noise["prompts"]) == cfg["part_a"]["num_samples"]
+    assert all(prompts.prompt_to_class(q) is not None for q in noise["prompts"])
     # the evaluation classifier's reading of the 1.5 samples and every illusion view
     readings = pd.read_csv(work / "results/part_a/readings.csv")
     m = cfg["part_a"]["mnist"]
     assert len(readings) == cfg["part_a"]["num_samples"] + 2 * len(m["anagrams"]) + 2 * len(m["hybrids"])
+    assert readings[readings.kind == "sample"].prompt.tolist() == noise["prompts"]
     hybrid = readings[readings.kind == "hybrid"]
     assert hybrid.view.tolist()[:2] == ["up close", "from afar"] and hybrid.intended.tolist()[:2] == [1, 0]  # high digit close, low afar
     anagram = readings[readings.kind == "anagram"]

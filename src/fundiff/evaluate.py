@@ -335,12 +335,14 @@ def reference_row(model: MnistClassifier, images: torch.Tensor, labels: torch.Te
     return row
 
 
-def part_a_readings(model: MnistClassifier, samples: torch.Tensor | None, records: list[dict], runtime: Runtime | None = None) -> list[dict]:
+def part_a_readings(model: MnistClassifier, samples: torch.Tensor | None, records: list[dict], runtime: Runtime | None = None,
+                    sample_prompts: list[str] | None = None) -> list[dict]:
     """The classifier's reading of Part A on the MNIST model: the 1.5 samples and every anagram
     and hybrid view. One row per image read.
 
-    `samples` are the 1.5 samples from noise without a prompt ([N, 1, 28, 28] in [0, 1]; None:
-    none read); each is read for whichever digit it shows (no intended class). `records` are the
+    `samples` are the 1.5 samples from noise ([N, 1, 28, 28] in [0, 1]; None: none read), each read
+    for whichever digit it shows; `sample_prompts` (None: all "") are their prompts, a digit prompt
+    giving the row its intended class (the gate counts confident readings of any digit). `records` are the
     saved illusions ({"kind", "index", "views" from views.illusion_views, "prompts", "view"}):
     an anagram is read upright (intended: prompt 1) and in its second view, flipped or turned
     half round (prompt 2, the record's "view"); a hybrid as it is perceived (views.illusion_views):
@@ -363,8 +365,9 @@ def part_a_readings(model: MnistClassifier, samples: torch.Tensor | None, record
         })
 
     if samples is not None:
-        for i, pr in enumerate(classify(model, samples, runtime)["probs"]):
-            add("sample", i, "sample", "", pr)
+        prompts = sample_prompts or [""] * len(samples)
+        for i, (pr, prompt) in enumerate(zip(classify(model, samples, runtime)["probs"], prompts, strict=True)):
+            add("sample", i, "sample", prompt, pr)
     for rec in records:
         p1, p2 = rec["prompts"]
         if rec["kind"] == "anagram":

@@ -42,6 +42,11 @@ def prompt_condition(prompts: list[str], num_classes: int = 10) -> torch.Tensor:
     return out
 
 
+def drawn_digit_prompts(n: int, generator: torch.Generator, num_classes: int = 10) -> list[str]:
+    """n prompts "a d", each digit d drawn uniformly: d ~ U{0..9}, then x ~ p(x | d), samples the model's p(x)."""
+    return [f"a {int(d)}" for d in torch.randint(0, num_classes, (n,), generator=generator)]
+
+
 def scale_kernel(kernel_size: int, sigma: float, from_px: int = 64, to_px: int = 28) -> tuple[int, float]:
     """Blur settings given for 64 px images, scaled to 28 px (kernel kept odd and >= 3)."""
     k = max(3, int(round(kernel_size * to_px / from_px)))
@@ -100,6 +105,10 @@ class Context:
     def generic(self) -> torch.Tensor:
         return self.condition([self.m.get("generic_prompt", "")])
 
+    def noise_prompts(self, n: int, generator: torch.Generator) -> list[str]:
+        """The prompts of 1.5's n samples from noise: the generic prompt for each (the course's)."""
+        return [self.m.get("generic_prompt", "")] * n
+
     def eps_fn(self, cond: torch.Tensor, guidance: float | None):
         from .samplers import guided
 
@@ -136,6 +145,14 @@ class MnistContext(Context):
 
     def scaled(self, t: int) -> int:
         return scale_t(t, self.model.num_steps)
+
+    def noise_prompts(self, n: int, generator: torch.Generator) -> list[str]:
+        """1.5's prompts: a digit drawn for each sample (part_a.mnist.noise_sample_prompts: drawn_digits), so the
+        samples follow the model's p(x) as the class-conditioned branch draws it, or the generic prompt for each
+        ("" samples the unconditional branch, trained on only p_uncond of the images)."""
+        if self.m["noise_sample_prompts"] == "drawn_digits":  # the schema fills in its default
+            return drawn_digit_prompts(n, generator)
+        return super().noise_prompts(n, generator)
 
     def image(self, name: str) -> torch.Tensor:
         spec = self.m["images"][name]

@@ -42,6 +42,8 @@ def readings_beside(frame) -> dict:
             seen = f"{int(r['predicted'])} (p {r['p_predicted']:.2f})"
             if pd.isna(r["intended"]) or r["intended"] == "":
                 words.append(seen)
+            elif kind == "sample":  # a 1.5 sample of a drawn digit: the gate reads any digit, so no verdict
+                words.append(f"“{r['prompt']}” {seen}")
             else:
                 mark = "as intended" if str(r["hit"]) == "True" else f"intended {int(r['intended'])}, p {r['p_intended']:.2f}"
                 words.append(f"{r['view']}: {seen}, {mark}")
@@ -167,6 +169,7 @@ def part_a_context(config: dict, asset, model: str, reason: str, inputs) -> dict
         "timesteps": scaled_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"], pb["ddpm"]["num_steps"]) if is_mnist else course_timesteps(pa["timesteps"]["start"], pa["timesteps"]["stride"]),
         "setup": [] if is_mnist else [(n, asset(paths.part_a_file(f"setup/steps_{n:03d}.png"))) for n in pam["num_inference_steps"]],
         "generic_prompt": pam.get("generic_prompt", "") or "(empty: unconditional)",
+        "drawn_digits": is_mnist and pam["noise_sample_prompts"] == "drawn_digits",
         "upsampled": not is_mnist and pam.get("upsample", False),
         "noising": asset(paths.part_a_file("noising.png")),
         "noising_table": csv_table(paths.part_a_file("denoise_metrics.csv")),
