@@ -11,7 +11,7 @@ p = snakemake.params
 runtime = setup(snakemake.log[0], snakemake.threads, p.device, p.precision)
 ctx = part_a.open_context(p.model, snakemake.input, p, runtime)
 generator = torch.Generator().manual_seed(seeds.stream_seed(p.seed, "part_a/samples"))  # same noise for every gamma
-generic = [ctx.m.get("generic_prompt", "")] * p.pa["num_samples"]
+generic = [ctx.generic_prompt] * p.pa["num_samples"]
 if p.guidance is None:  # 1.5: no guidance; the generic prompt (MNIST: a digit drawn for each sample, its own stream)
     prompts = ctx.noise_prompts(p.pa["num_samples"], seeds.generator(p.seed, "part_a/samples/prompts"))
 elif p.extra_prompts or p.model == "mnist":  # an extra on DeepFloyd; on MNIST 1.6 itself (its generic prompt "" is the unconditional one, which CFG leaves unguided)

@@ -12,7 +12,7 @@ if "index" in snakemake.wildcards.keys():  # text-conditioned edit
     edit = ctx.m["text_edits"][int(snakemake.wildcards.index)]
     name, prompt = edit["image"], edit["prompt"]
 else:
-    name, prompt = snakemake.wildcards.image, ctx.m.get("generic_prompt", "")
+    name, prompt = snakemake.wildcards.image, ctx.generic_prompt
 x0 = ctx.image(name)
 eps_fn = ctx.eps_fn(ctx.condition([prompt]), p.pa["cfg_scale"])
 results = []

@@ -365,7 +365,7 @@ def part_a_readings(model: MnistClassifier, samples: torch.Tensor | None, record
         })
 
     if samples is not None:
-        prompts = sample_prompts or [""] * len(samples)
+        prompts = [""] * len(samples) if sample_prompts is None else sample_prompts
         for i, (pr, prompt) in enumerate(zip(classify(model, samples, runtime)["probs"], prompts, strict=True)):
             add("sample", i, "sample", prompt, pr)
     for rec in records:

@@ -129,10 +129,9 @@ def part_a_rows(readings: pd.DataFrame, bars: dict, real_confident: float) -> li
     if len(samples):
         n = len(samples)
         sure = int((samples.p_predicted >= CONFIDENT).sum())
-        prompted = samples.prompt.fillna("").astype(str).ne("")
-        read = " ".join((f"{q}: " if q else "") + f"{int(d)} ({p:.2f})"
-                        for q, d, p in zip(samples.prompt.fillna("").astype(str), samples.predicted, samples.p_predicted))
-        setting = f"{n} samples from noise, " + ("a digit drawn for each, no guidance" if prompted.all() else "no prompt")
+        prompts = samples.prompt.fillna("").astype(str)
+        read = " ".join((f"{q}: " if q else "") + f"{int(d)} ({p:.2f})" for q, d, p in zip(prompts, samples.predicted, samples.p_predicted))
+        setting = f"{n} samples from noise, " + ("a digit drawn for each, no guidance" if prompts.ne("").all() else "no prompt")
         rows.append(_row("1.5 samples read with p >= 0.9", "part_a/mnist", setting, sure / n, ">=",
                          bars["part_a_confident_fraction"], f"{sure} of {n}; read as {read}", real_confident))
     for kind, key, what in (("hybrid", "part_a_hybrids", "hybrids seen as intended both ways"), ("anagram", "part_a_anagrams", "anagrams read as intended both ways")):

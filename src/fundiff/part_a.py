@@ -102,12 +102,17 @@ class Context:
         return self.condition([""])
 
     @property
+    def generic_prompt(self) -> str:
+        """The course's "a high quality photo" (the MNIST model's: "", the unconditional input)."""
+        return self.m.get("generic_prompt", "")
+
+    @property
     def generic(self) -> torch.Tensor:
-        return self.condition([self.m.get("generic_prompt", "")])
+        return self.condition([self.generic_prompt])
 
     def noise_prompts(self, n: int, generator: torch.Generator) -> list[str]:
         """The prompts of 1.5's n samples from noise: the generic prompt for each (the course's)."""
-        return [self.m.get("generic_prompt", "")] * n
+        return [self.generic_prompt] * n
 
     def eps_fn(self, cond: torch.Tensor, guidance: float | None):
         from .samplers import guided
