@@ -29,5 +29,5 @@ for model, path in zip(p.models, snakemake.input.checkpoints):
         labels.append(f"{edition}, {steps} steps\n{seconds:.2f} s")
 with atomic_path(snakemake.output.csv) as tmp:
     pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.4g")
-figures.image_table(grids, snakemake.output.png, row_labels=labels, title=f"{p.num_samples} samples per run" + ("; first 20 shown" if p.num_samples > 20 else "") + " (digits 0-9 twice)", cell=0.6)
+figures.image_table(grids, snakemake.output.png, row_labels=labels, title=f"{p.num_samples} samples per run" + ("; first 20 shown" if p.num_samples > 20 else "") + (" (digits 0-9 twice)" if p.num_samples >= 20 else " (digits 0-9)"), cell=0.6)
 finish()

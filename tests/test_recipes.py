@@ -90,6 +90,22 @@ def test_sampling_steps():
     assert recipes.sampling_steps(DEFAULT, "ddpm/class_cond") == 300
     assert recipes.sampling_steps(SMOKE, "ddpm/time_cond") == 20
     assert recipes.sampling_steps(SMOKE, "flow/class_cond") == 10
+    # a model's own count wins over its edition's, for that model only, and leaves the weights' recipe alone
+    own = edited(DEFAULT, lambda c: (c["part_b"]["ddpm"]["class_cond"].update(sample_steps=20), c["part_b"]["flow"]["class_cond"].update(sample_steps=15)))
+    assert recipes.sampling_steps(own, "ddpm/class_cond") == 20 and recipes.sampling_steps(own, "ddpm/time_cond") == 300
+    assert recipes.sampling_steps(own, "flow/class_cond") == 15 and recipes.sampling_steps(own, "flow/class_cond_constant_lr") == DEFAULT["part_b"]["flow"]["num_steps"]
+    assert recipes.recipe(own, "ddpm/class_cond") == recipes.recipe(DEFAULT, "ddpm/class_cond")
+    config_checks.check(own)
+
+
+def test_check_model_sample_steps():
+    cfg = edited(SMOKE, lambda c: c["part_b"]["ddpm"]["class_cond"].update(sample_steps=25))  # T = 20
+    with pytest.raises(recipes.ConfigError, match=r"part_b\.ddpm\.class_cond\.sample_steps \(25\) exceeds part_b\.ddpm\.num_steps = 20"):
+        config_checks.check(cfg)
+    config_checks.check(edited(SMOKE, lambda c: c["part_b"]["flow"]["class_cond"].update(sample_steps=25)))  # Euler: any count
+    cfg = edited(SMOKE, lambda c: c["part_b"]["single_step"].update(sample_steps=10))
+    with pytest.raises(recipes.ConfigError, match=r"part_b\.single_step\.sample_steps: a denoiser does not sample"):
+        config_checks.check(cfg)
 
 
 # ---------------------------------------------------------------- check

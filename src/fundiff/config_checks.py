@@ -30,6 +30,11 @@ def check(config: dict) -> None:
         if kind == "uniform" and m.get("t_sampling_param") is not None:
             raise ConfigError(f"{key}.t_sampling_param is set but {key}.t_sampling is uniform, which takes no parameter: set t_sampling to {allowed or 'a non-uniform kind'}, or remove t_sampling_param.")
         check_autoguidance(model, m, key)
+        if m.get("sample_steps") is not None:
+            if "/" not in model:
+                raise ConfigError(f"{key}.sample_steps: a denoiser does not sample; remove the key.")
+            if model.startswith("ddpm/") and m["sample_steps"] > pb["ddpm"]["num_steps"]:
+                raise ConfigError(f"{key}.sample_steps ({m['sample_steps']}) exceeds part_b.ddpm.num_steps = {pb['ddpm']['num_steps']}; use at most T, or null for part_b.ddpm.sample_steps.")
         late = [e for e in m["show_epochs"] if e > m["epochs"]]
         if late:
             raise ConfigError(

@@ -108,8 +108,12 @@ def autoguide(config: dict, model: str, epoch: int | str) -> tuple[int, float] |
 
 
 def sampling_steps(config: dict, model: str) -> int:
-    """Steps of the sample grids, evaluation samples and animations: the Euler step count for
-    flow matching; for DDPM `sample_steps` evenly strided timesteps, or all T when it is null."""
+    """Steps of a model's sample grids, evaluation samples and animations: the model's own
+    `sample_steps` when set, else its edition's: the Euler step count (`num_steps`) for flow
+    matching; for DDPM `sample_steps` evenly strided timesteps, or all T when that is null."""
+    own = model_settings(config, model).get("sample_steps")
+    if own:
+        return own
     edition = config["part_b"][model.split("/")[0]]
     if model.startswith("flow/"):
         return edition["num_steps"]

@@ -149,6 +149,7 @@ def generative(config: dict, asset, model: str) -> dict:
         "id": model,
         "settings": m,
         "recipe": recipes.recipe(config, model),
+        "sample_steps": recipes.sampling_steps(config, model),
         "loss": asset(paths.model_file(model, "loss_curve.png")),
         "losses": csv_table(paths.model_file(model, "losses.csv")),
         "samples": [(e, asset(paths.samples_png(model, e, gamma))) for e in m["show_epochs"]],
