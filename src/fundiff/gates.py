@@ -129,7 +129,7 @@ def part_a_rows(readings: pd.DataFrame, bars: dict, real_confident: float) -> li
     if len(samples):
         n = len(samples)
         sure = int((samples.p_predicted >= CONFIDENT).sum())
-        prompts = samples.prompt.fillna("").astype(str)
+        prompts = samples.prompt.astype(object).fillna("").astype(str)  # a CSV's empty prompts read back as float NaN
         read = " ".join((f"{q}: " if q else "") + f"{int(d)} ({p:.2f})" for q, d, p in zip(prompts, samples.predicted, samples.p_predicted))
         setting = f"{n} samples from noise, " + ("a digit drawn for each, no guidance" if prompts.ne("").all() else "no prompt")
         rows.append(_row("1.5 samples read with p >= 0.9", "part_a/mnist", setting, sure / n, ">=",
